@@ -1,0 +1,161 @@
+"""Tools and the registry: Pydantic input models, API tool schemas, validation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
+
+Effect = Literal["read", "write"]
+
+
+class ToolError(Exception):
+    """A domain refusal: the message goes back to the model as an is_error tool result."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool may see: the database session (owned by the gate) and who the customer is."""
+
+    session: Session
+    conversation_id: str
+    customer_id: str | None
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """A tool's result plus what it tells the engine about the conversation."""
+
+    content: Any
+    identifies_customer: str | None = None
+    ends_conversation: bool = False
+
+
+ToolFunction = Callable[[ToolContext, Any], Any]
+Summarizer = Callable[[Any], str]
+FactsFunction = Callable[[ToolContext, "Tool", BaseModel], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool: what the model sees (name, description, schema) and what runs (fn)."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    effect: Effect
+    fn: ToolFunction
+    summarize: Summarizer | None = None
+
+    def api_schema(self) -> dict[str, Any]:
+        """The entry for the Messages API `tools` list."""
+        schema = self.input_model.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return {"name": self.name, "description": self.description, "input_schema": schema}
+
+    def describe(self, args: BaseModel) -> str:
+        """A plain-language summary of this exact call, shown to the customer or approver."""
+        if self.summarize is not None:
+            return self.summarize(args)
+        rendered = ", ".join(f"{k}={v!r}" for k, v in args.model_dump().items())
+        return f"{self.name}({rendered})"
+
+
+class FieldProblem(BaseModel):
+    """One invalid field: where, what is wrong, what was expected."""
+
+    field: str
+    problem: str
+    expected: str
+    got: Any = None
+
+
+def _expected(error_type: str, ctx: dict[str, Any] | None) -> str:
+    ctx = ctx or {}
+    if "expected" in ctx:
+        return str(ctx["expected"])
+    if error_type == "missing":
+        return "a value (this field is required)"
+    if error_type == "extra_forbidden":
+        return "no such field; remove it"
+    if error_type.endswith("_type"):
+        return error_type.removesuffix("_type").replace("_", " ")
+    if "pattern" in ctx:
+        return f"text matching {ctx['pattern']}"
+    return ", ".join(f"{k} {v}" for k, v in ctx.items()) or error_type
+
+
+def field_problems(error: ValidationError) -> list[FieldProblem]:
+    """Turn a Pydantic ValidationError into problems the model can act on."""
+    problems = []
+    for err in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(input)"
+        got = err.get("input") if err["type"] != "missing" else None
+        problems.append(
+            FieldProblem(
+                field=loc,
+                problem=err["msg"],
+                expected=_expected(err["type"], err.get("ctx")),
+                got=got if isinstance(got, str | int | float | bool | None) else repr(got)[:200],
+            )
+        )
+    return problems
+
+
+def args_hash(tool_name: str, args: dict[str, Any]) -> str:
+    """The hash a confirmation or approval is bound to: tool name plus canonical arguments."""
+    canonical = json.dumps({"tool": tool_name, "input": args}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class ToolRegistry:
+    """The tools one agent may use, plus the domain's facts function for the gate."""
+
+    tools: dict[str, Tool] = field(default_factory=dict)
+    facts: FactsFunction | None = None
+
+    @classmethod
+    def of(cls, tools: Iterable[Tool], facts: FactsFunction | None = None) -> ToolRegistry:
+        """Build a registry, refusing duplicate names."""
+        registry = cls(facts=facts)
+        for tool in tools:
+            registry.add(tool)
+        return registry
+
+    def add(self, tool: Tool) -> None:
+        """Register one tool."""
+        if tool.name in self.tools:
+            raise ValueError(f"tool {tool.name!r} is registered twice")
+        self.tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        """The tool with this name, or None."""
+        return self.tools.get(name)
+
+    def api_tools(self) -> list[dict[str, Any]]:
+        """The `tools` list for the Messages API, in registration order."""
+        return [tool.api_schema() for tool in self.tools.values()]
+
+    def validate(self, tool: Tool, raw: Any) -> BaseModel | list[FieldProblem]:
+        """Validate raw model input: the parsed model, or the list of problems."""
+        if not isinstance(raw, dict):
+            return [FieldProblem(field="(input)", problem="input must be a JSON object",
+                                 expected="object", got=repr(raw)[:200])]
+        try:
+            return tool.input_model.model_validate(raw)
+        except ValidationError as exc:
+            return field_problems(exc)
+
+    def facts_for(self, ctx: ToolContext, tool: Tool, args: BaseModel) -> dict[str, Any]:
+        """The domain facts for one call (empty when the domain defines none)."""
+        if self.facts is None:
+            return {}
+        return self.facts(ctx, tool, args)
