@@ -1,0 +1,239 @@
+"""The gate: validate -> policy -> confirm/approve -> execute once. Fails closed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from agent.approvals import ApprovalRequest, Approver, check_decision, expiry
+from agent.execution import AlreadyExecuted, execute_once
+from agent.registry import FieldProblem, Tool, ToolContext, ToolRegistry, args_hash
+from agent.state import ConversationState
+from agent.store import utcnow
+from agent.transcript import (
+    ApprovalDecided,
+    ApprovalRequested,
+    ConfirmationRequested,
+    GateDecided,
+    ToolCalled,
+    ToolResulted,
+    ValidationFailed,
+    Verdict,
+    append,
+)
+
+
+class PolicyDecision(Protocol):
+    """What the gate needs from a policy decision."""
+
+    verdict: Verdict
+    rules: list[str]
+    reasons: list[str]
+    role: str | None
+
+
+class PolicyEvaluator(Protocol):
+    """Anything that turns (tool, effect, input, facts) into a decision."""
+
+    def evaluate(self, tool: str, effect: Literal["read", "write"], input: dict[str, Any],
+                 facts: dict[str, Any]) -> PolicyDecision:
+        """The verdict for one call; must never raise."""
+        ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The tool_use block now has a result in the log."""
+
+
+@dataclass(frozen=True)
+class Paused:
+    """Waiting for the customer's confirmation or a supervisor's approval."""
+
+    kind: Literal["confirmation", "approval"]
+    summary: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The turn must end (e.g. the invalid-input budget is spent)."""
+
+    reason: str
+
+
+Outcome = Resolved | Paused | Stop
+
+
+def record(engine: Engine, conversation_id: str, *events: BaseModel) -> None:
+    """Append events in their own transaction, retrying if another writer took the seq."""
+    for attempt in range(5):
+        try:
+            with Session(engine) as session, session.begin():
+                append(session, conversation_id, *events)
+            return
+        except IntegrityError:
+            if attempt == 4:
+                raise
+
+
+def describe_problems(tool: str, problems: list[FieldProblem]) -> str:
+    """The validation feedback the model reads: each field, the problem, what is expected."""
+    lines = [f"Invalid input for tool {tool}:"]
+    for p in problems:
+        got = "" if p.got is None else f"; got {p.got!r}"
+        lines.append(f"- {p.field}: {p.problem} (expected {p.expected}{got})")
+    lines.append("Fix these fields and call the tool again.")
+    return "\n".join(lines)
+
+
+@dataclass
+class Gate:
+    """Decides and executes each tool_use block; nothing else runs tools."""
+
+    engine: Engine
+    registry: ToolRegistry
+    policy: PolicyEvaluator
+    approver: Approver | None = None
+    max_invalid: int = 3
+    approval_hours: float = 24.0
+    roster: Mapping[str, list[str]] | None = None
+    clock: Callable[[], datetime] = utcnow
+
+    def refuse(self, cid: str, block: dict[str, Any], message: str) -> Resolved:
+        """Record an is_error result without running anything."""
+        record(self.engine, cid, ToolResulted(tool_use_id=block["id"], name=block["name"],
+                                              content=f"Error: {message}", is_error=True))
+        return Resolved()
+
+    def process(self, cid: str, state: ConversationState, block: dict[str, Any]) -> Outcome:
+        """Take one pending tool_use block as far as it can go now."""
+        tid, name, raw = block["id"], block["name"], block.get("input")
+        if tid not in state.called:
+            record(self.engine, cid, ToolCalled(tool_use_id=tid, name=name, input=raw))
+        tool = self.registry.get(name)
+        if tool is None:
+            known = ", ".join(self.registry.tools)
+            return self.refuse(cid, block, f"unknown tool {name!r}; available tools: {known}")
+        parsed = self.registry.validate(tool, raw)
+        if isinstance(parsed, list):
+            return self._invalid(cid, state, block, parsed)
+        dumped = parsed.model_dump(mode="json")
+        digest = args_hash(name, dumped)
+        with Session(self.engine) as session:
+            ctx = ToolContext(session=session, conversation_id=cid, customer_id=state.customer_id)
+            facts = self.registry.facts_for(ctx, tool, parsed)
+        decision = self.policy.evaluate(name, tool.effect, dumped, facts)
+        self._note_decision(cid, state, tid, tool, decision, digest, facts)
+        verdict = decision.verdict
+        if verdict == "deny":
+            return self.refuse(cid, block, "refused by policy: " + " ".join(decision.reasons))
+        # Every write the policy does not outright allow needs the customer's yes first.
+        if verdict == "confirm" or (verdict == "approve" and tool.effect == "write"):
+            outcome = self._confirmation(cid, state, block, tool, parsed, digest)
+            if outcome is not None:
+                return outcome
+        if verdict == "approve":
+            outcome = self._approval(cid, state, block, tool, parsed, digest, decision, facts)
+            if outcome is not None:
+                return outcome
+        try:
+            execute_once(self.engine, cid, tid, tool, parsed, state.customer_id)
+        except AlreadyExecuted:
+            pass  # the recorded result is in the log; the caller re-reads it
+        return Resolved()
+
+    def _invalid(self, cid: str, state: ConversationState, block: dict[str, Any],
+                 problems: list[FieldProblem]) -> Outcome:
+        name = block["name"]
+        record(self.engine, cid,
+               ValidationFailed(tool_use_id=block["id"], name=name, errors=problems),
+               ToolResulted(tool_use_id=block["id"], name=name,
+                            content=describe_problems(name, problems), is_error=True))
+        if state.invalid_streak.get(name, 0) + 1 >= self.max_invalid:
+            return Stop(f"{self.max_invalid} invalid calls in a row to {name}")
+        return Resolved()
+
+    def _note_decision(self, cid: str, state: ConversationState, tid: str, tool: Tool,
+                       decision: PolicyDecision, digest: str, facts: dict[str, Any]) -> None:
+        event = GateDecided(tool_use_id=tid, name=tool.name, verdict=decision.verdict,
+                            args_hash=digest, rules=list(decision.rules),
+                            reasons=list(decision.reasons), role=decision.role, facts=facts)
+        previous = state.decisions.get(tid)
+        if previous is None or previous.model_dump() != event.model_dump():
+            record(self.engine, cid, event)
+
+    def _confirmation(self, cid: str, state: ConversationState, block: dict[str, Any],
+                      tool: Tool, parsed: BaseModel, digest: str) -> Outcome | None:
+        """None when the customer confirmed exactly these arguments."""
+        answer = state.confirmations.get(block["id"])
+        if answer is not None and answer.type == "confirmation_given" and answer.args_hash == digest:
+            return None
+        if answer is not None:
+            why = ("the customer declined" if answer.type == "confirmation_declined"
+                   else "the confirmation was for different arguments")
+            return self.refuse(cid, block, f"not executed: {why} ({answer.text!r}).")
+        summary = tool.describe(parsed)
+        asked = state.confirmation_asked.get(block["id"])
+        if asked is None or asked.args_hash != digest:
+            record(self.engine, cid, ConfirmationRequested(tool_use_id=block["id"],
+                                                           args_hash=digest, summary=summary))
+        return Paused("confirmation", summary)
+
+    def _approval(self, cid: str, state: ConversationState, block: dict[str, Any], tool: Tool,
+                  parsed: BaseModel, digest: str, decision: PolicyDecision,
+                  facts: dict[str, Any]) -> Outcome | None:
+        """None when a supervisor with the right role approved exactly these arguments."""
+        tid = block["id"]
+        done = state.approvals.get(tid)
+        if done is not None and done.approved and done.args_hash == digest:
+            return None
+        if done is not None:
+            return self.refuse(cid, block, f"not executed: supervisor approval refused: {done.reason}")
+        if self.approver is None:
+            return self.refuse(cid, block, "not executed: supervisor approval is required but "
+                                           "no approver is configured")
+        request = self._request(cid, state, block, tool, parsed, digest, decision, facts)
+        answer = self.approver.decide(request)
+        now = self.clock()
+        ok, why = check_decision(request, answer, now=now, roster=self.roster)
+        if answer is None and now < request.expires_at:
+            return Paused("approval", request.summary, request.request_id)
+        by = getattr(answer, "by", "system")
+        role = getattr(answer, "role", request.role)
+        record(self.engine, cid, ApprovalDecided(
+            tool_use_id=tid, request_id=request.request_id, args_hash=digest, approved=ok,
+            by=str(by), role=str(role), reason=why, decided_at=now))
+        if ok:
+            return None
+        return self.refuse(cid, block, f"not executed: supervisor approval refused: {why}")
+
+    def _request(self, cid: str, state: ConversationState, block: dict[str, Any], tool: Tool,
+                 parsed: BaseModel, digest: str, decision: PolicyDecision,
+                 facts: dict[str, Any]) -> ApprovalRequest:
+        asked = state.approval_asked.get(block["id"])
+        if asked is not None and asked.args_hash == digest:
+            return ApprovalRequest(
+                request_id=asked.request_id, conversation_id=cid, tool_use_id=block["id"],
+                tool=tool.name, input=parsed.model_dump(mode="json"), args_hash=digest,
+                role=asked.role, summary=asked.summary, reasons=asked.reasons, facts=facts,
+                expires_at=asked.expires_at)
+        request = ApprovalRequest(
+            request_id=f"apr_{uuid.uuid4().hex[:12]}", conversation_id=cid,
+            tool_use_id=block["id"], tool=tool.name, input=parsed.model_dump(mode="json"),
+            args_hash=digest, role=decision.role or "supervisor", summary=tool.describe(parsed),
+            reasons=list(decision.reasons), facts=facts,
+            expires_at=expiry(self.approval_hours, self.clock()))
+        record(self.engine, cid, ApprovalRequested(
+            tool_use_id=request.tool_use_id, request_id=request.request_id, args_hash=digest,
+            role=request.role, summary=request.summary, reasons=request.reasons,
+            expires_at=request.expires_at))
+        return request

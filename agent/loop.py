@@ -1,0 +1,179 @@
+"""The manual tool-use loop. It fits on one screen; everything else lives elsewhere."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agent.gate import Gate, Paused, Stop, record
+from agent.messages import ModelClient, ModelError, ModelRequest, Usage
+from agent.state import ConversationState, derive
+from agent.store import Conversation
+from agent.transcript import (
+    ConfirmationDeclined,
+    ConfirmationGiven,
+    ErrorOccurred,
+    ModelRequested,
+    ModelResponded,
+    RunFinished,
+    RunStatus,
+    UserMessage,
+    load,
+)
+
+YES = re.compile(r"^\s*(yes|y|yep|yeah|confirm|confirmed|i confirm)\b", re.IGNORECASE)
+DONE_REASONS = {"end_turn": "", "stop_sequence": "stop sequence reached"}
+FAILED_REASONS = {
+    "max_tokens": "the reply hit max_tokens and was cut off; any tool call in it was not run",
+    "refusal": "the model refused to continue",
+    "model_context_window_exceeded": "the conversation exceeded the model's context window",
+}
+
+
+def _sha(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class RunResult:
+    """What one customer turn produced."""
+
+    conversation_id: str
+    status: RunStatus
+    reply: str
+    usage: Usage = field(default_factory=Usage)
+    reason: str = ""
+    awaiting: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Limits:
+    """Model and loop limits, from configuration."""
+
+    model: str
+    max_tokens: int
+    max_model_calls: int = 10
+    max_tool_calls: int = 50
+
+
+@dataclass
+class Agent:
+    """Runs customer turns: model -> gate -> model ... until a reply, a pause or a limit."""
+
+    engine: Engine
+    model: ModelClient
+    gate: Gate
+    system: str
+    limits: Limits
+
+    def state(self, cid: str) -> ConversationState:
+        """The conversation's state, rebuilt from its events."""
+        with Session(self.engine) as session:
+            return derive(load(session, cid))
+
+    def run(self, cid: str, user_text: str) -> RunResult:
+        """Take one customer message and drive the conversation as far as it goes."""
+        with Session(self.engine) as session, session.begin():
+            if session.get(Conversation, cid) is None:
+                session.add(Conversation(id=cid))
+        state = self.state(cid)
+        events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
+            UserMessage(text=user_text)]
+        asked = [state.confirmation_asked[b["id"]] for b in state.pending
+                 if b["id"] in state.confirmation_asked and b["id"] not in state.confirmations]
+        for q in asked[:1]:  # the customer answers the one question they were shown
+            kind = ConfirmationGiven if YES.match(user_text) else ConfirmationDeclined
+            events.append(kind(tool_use_id=q.tool_use_id, args_hash=q.args_hash, text=user_text))
+        record(self.engine, cid, *events)
+        return self.resume(cid)
+
+    def resume(self, cid: str) -> RunResult:
+        """Continue from the store: pending calls first, then the model, until the turn ends."""
+        calls, usage, replies = 0, Usage(), []
+        while True:
+            state = self.state(cid)
+            last = state.last_response
+            if state.handed_off:
+                return self._finish(cid, "handed_off", replies, usage, "transferred to a human")
+            if state.pending:
+                if last is None or last.message.stop_reason != "tool_use":
+                    # Resumed after a crash that left a cut-off reply: never run its calls.
+                    stop = last.message.stop_reason if last else None
+                    why = FAILED_REASONS.get(str(stop), f"stop reason {stop!r}")
+                    for block in state.pending:
+                        self.gate.refuse(cid, block, f"not executed: {why}")
+                    return self._finish(cid, "failed", replies, usage, why)
+                if state.tool_calls >= self.limits.max_tool_calls and \
+                        state.pending[0]["id"] not in state.called:
+                    self.gate.refuse(cid, state.pending[0], "tool call limit for this "
+                                     "conversation reached; answer without tools or transfer")
+                    continue
+                outcome = self.gate.process(cid, state, state.pending[0])
+                if isinstance(outcome, Paused):
+                    replies.append(f"Please confirm: {outcome.summary}. Reply 'yes' to go ahead."
+                                   if outcome.kind == "confirmation" else
+                                   f"This needs a supervisor's approval: {outcome.summary}.")
+                    return self._finish(cid, "paused", replies, usage, outcome.kind,
+                                        [outcome.request_id or outcome.summary])
+                if isinstance(outcome, Stop):
+                    return self._finish(cid, "failed", replies, usage, outcome.reason)
+                continue
+            needs_model = bool(state.next_user_content()) or (
+                last is not None and last.message.stop_reason == "pause_turn")
+            if not needs_model:
+                return self._finish(cid, "done", replies, usage)
+            if calls >= self.limits.max_model_calls:
+                return self._finish(cid, "failed", replies, usage,
+                                    f"model call limit ({self.limits.max_model_calls}) reached")
+            calls += 1
+            try:
+                response = self._call_model(cid, state)
+            except ModelError as exc:
+                record(self.engine, cid, ErrorOccurred(kind=exc.kind, message=str(exc)))
+                return self._finish(cid, "failed", replies, usage, f"{exc.kind}: {exc}")
+            usage = usage + response.usage
+            if text := response.message.text():
+                replies.append(text)
+            stop = response.message.stop_reason or "none"
+            if stop in DONE_REASONS:
+                return self._finish(cid, "done", replies, usage, DONE_REASONS[stop])
+            if stop in FAILED_REASONS:
+                for block in response.message.blocks_of("tool_use"):
+                    self.gate.refuse(cid, block, f"not executed: {FAILED_REASONS[stop]}")
+                return self._finish(cid, "failed", replies, usage, FAILED_REASONS[stop])
+            if stop not in ("tool_use", "pause_turn"):
+                record(self.engine, cid, ErrorOccurred(kind="stop_reason",
+                                                       message=f"unknown stop reason {stop!r}"))
+                return self._finish(cid, "failed", replies, usage, f"unknown stop reason {stop!r}")
+
+    def _call_model(self, cid: str, state: ConversationState) -> ModelResponded:
+        request = ModelRequest(model=self.limits.model, max_tokens=self.limits.max_tokens,
+                               system=self.system, messages=state.request_messages(),
+                               tools=self.gate.registry.api_tools())
+        record(self.engine, cid, ModelRequested(
+            model=request.model, max_tokens=request.max_tokens,
+            message_count=len(request.messages), system_sha256=_sha(request.system),
+            tools_sha256=_sha(request.tools),
+            messages_sha256=_sha([m.model_dump() for m in request.messages])))
+        response = self.model.respond(request)
+        event = ModelResponded(message=response.message, request_id=response.request_id,
+                               latency_ms=response.latency_ms, retries=response.retries,
+                               usage=response.message.usage)
+        record(self.engine, cid, event)
+        return event
+
+    def _finish(self, cid: str, status: RunStatus, replies: list[str], usage: Usage,
+                reason: str = "", awaiting: list[str] | None = None) -> RunResult:
+        reply = "\n\n".join(replies)
+        record(self.engine, cid, RunFinished(status=status, reason=reason, reply=reply, usage=usage))
+        with Session(self.engine) as session, session.begin():
+            conversation = session.get(Conversation, cid)
+            if conversation is not None:
+                conversation.status = status
+                session.add(conversation)
+        return RunResult(cid, status, reply, usage, reason, awaiting or [])

@@ -1,0 +1,224 @@
+"""The loop and gate on a toy domain: stop reasons, validation, confirmation, limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from agent.approvals import ScriptedApprover
+from agent.gate import Gate
+from agent.loop import Agent, Limits
+from agent.messages import ModelError, ModelRequest, ModelResponse
+from agent.scripted import ScriptedModel, ScriptError, ScriptStep
+from agent.store import Execution
+from agent.transcript import load
+from tests.toy import ToyPolicy, ToyValue, registry
+
+
+def text(t: str, stop: str = "end_turn") -> ScriptStep:
+    return ScriptStep(content=[{"type": "text", "text": t}], stop_reason=stop)
+
+
+def call(name: str, args: Any, tid: str, stop: str = "tool_use", say: str = "") -> ScriptStep:
+    content: list[dict[str, Any]] = [{"type": "text", "text": say}] if say else []
+    content.append({"type": "tool_use", "id": tid, "name": name, "input": args})
+    return ScriptStep(content=content, stop_reason=stop)
+
+
+def make_agent(engine, steps, approver=None, **limits) -> tuple[Agent, ScriptedModel]:
+    model = ScriptedModel(steps)
+    gate = Gate(engine, registry(), ToyPolicy(), approver=approver)
+    agent = Agent(engine, model, gate, "You are a test agent.",
+                  Limits(model="test-model", max_tokens=100, **limits))
+    return agent, model
+
+
+def value(engine, name="a") -> ToyValue:
+    with Session(engine) as s:
+        row = s.get(ToyValue, name)
+        assert row is not None
+        return row
+
+
+def types(engine, cid="c1") -> list[str]:
+    with Session(engine) as s:
+        return [e.event.type for e in load(s, cid)]
+
+
+def test_end_turn_replies_and_records(engine):
+    agent, _ = make_agent(engine, [text("Hello!")])
+    result = agent.run("c1", "hi")
+    assert (result.status, result.reply) == ("done", "Hello!")
+    assert types(engine) == ["user_message", "model_request", "model_response", "run_finished"]
+
+
+def test_read_tool_result_goes_back_to_model(engine):
+    agent, model = make_agent(engine, [call("lookup", {"name": "a"}, "t1"), text("a is 1")])
+    result = agent.run("c1", "what is a?")
+    assert result.status == "done"
+    sent = model.requests[1].messages[-1].content[0]
+    assert sent == {"type": "tool_result", "tool_use_id": "t1",
+                    "content": '{"name": "a", "value": 1}'}
+
+
+def test_unknown_tool_and_domain_error_are_tool_errors(engine):
+    agent, model = make_agent(engine, [call("nope", {}, "t1"), call("lookup", {"name": "zz"}, "t2"),
+                                       text("sorry")])
+    assert agent.run("c1", "x").status == "done"
+    first = model.requests[1].messages[-1].content[0]
+    assert first["is_error"] and "unknown tool 'nope'" in first["content"]
+    assert "lookup, set_value" in first["content"]
+    second = model.requests[2].messages[-1].content[0]
+    assert second["is_error"] and "no value named 'zz'" in second["content"]
+    assert "Traceback" not in second["content"]
+
+
+def test_invalid_input_lists_fields_then_budget_stops(engine):
+    bad = {"name": "", "value": "lots", "extra": 1}
+    agent, model = make_agent(engine, [call("set_value", bad, f"t{i}") for i in range(5)])
+    result = agent.run("c1", "set it")
+    feedback = model.requests[1].messages[-1].content[0]["content"]
+    assert "- name:" in feedback and "- value:" in feedback and "expected" in feedback
+    assert result.status == "failed" and "3 invalid calls in a row to set_value" in result.reason
+    assert len(model.requests) == 3
+    assert value(engine).value == 1
+
+
+def test_write_pauses_for_confirmation_and_yes_executes_once(engine):
+    agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 7}, "t1"),
+                                   text("Done, a is 7.")])
+    paused = agent.run("c1", "set a to 7")
+    assert paused.status == "paused" and "set a to 7" in paused.reply
+    assert value(engine).value == 1
+    done = agent.run("c1", "yes please")
+    assert done.status == "done" and value(engine).value == 7 and value(engine).writes == 1
+    assert agent.resume("c1").status == "done"
+    assert value(engine).writes == 1
+
+
+def test_declined_confirmation_is_told_to_model(engine):
+    agent, model = make_agent(engine, [call("set_value", {"name": "a", "value": 7}, "t1"),
+                                       text("OK, not changed.")])
+    agent.run("c1", "set a to 7")
+    result = agent.run("c1", "no, wait")
+    assert result.status == "done" and value(engine).value == 1
+    last = model.requests[1].messages[-1].content
+    assert last[0]["is_error"] and "declined" in last[0]["content"]
+    assert last[1] == {"type": "text", "text": "no, wait"}
+
+
+def test_policy_deny_reaches_model(engine):
+    agent, model = make_agent(engine, [call("set_value", {"name": "a", "value": 13}, "t1"),
+                                       text("can't")])
+    agent.run("c1", "13 please")
+    assert "13 is unlucky" in model.requests[1].messages[-1].content[0]["content"]
+    assert value(engine).value == 1
+
+
+def test_approval_now_approved_and_denied(engine):
+    yes = ScriptedApprover([{"approved": True, "by": "lee", "role": "team-lead"}])
+    agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 900}, "t1"),
+                                   text("done")], approver=yes)
+    agent.run("c1", "big")
+    assert agent.run("c1", "yes").status == "done" and value(engine).value == 900
+    no = ScriptedApprover([{"approved": False, "by": "lee", "role": "team-lead",
+                            "reason": "too much"}])
+    agent, model = make_agent(engine, [call("set_value", {"name": "b", "value": 901}, "t1"),
+                                       text("denied")], approver=no)
+    agent.run("c2", "big")
+    agent.run("c2", "yes")
+    assert value(engine, "b").value == 2
+    assert "too much" in model.requests[1].messages[-1].content[0]["content"]
+
+
+def test_wrong_role_or_hash_fails_closed(engine):
+    for answer in ({"approved": True, "by": "x", "role": "intern"},
+                   {"approved": True, "by": "x", "role": "team-lead", "args_hash": "0" * 64}):
+        agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 900}, "t1"),
+                                       text("ok")], approver=ScriptedApprover([answer]))
+        cid = f"c-{answer['role']}-{len(answer)}"
+        agent.run(cid, "big")
+        agent.run(cid, "yes")
+        assert value(engine).value == 1
+
+
+@pytest.mark.parametrize("stop", ["max_tokens", "refusal", "model_context_window_exceeded"])
+def test_cut_or_refused_reply_never_runs_its_tool(engine, stop):
+    agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 5}, "t1", stop=stop)])
+    result = agent.run("c1", "x")
+    assert result.status == "failed" and result.reason
+    assert value(engine).value == 1
+    with Session(engine) as s:
+        assert s.exec(select(Execution)).all() == []
+
+
+def test_pause_turn_continues_and_unknown_stop_reason_reported(engine):
+    agent, model = make_agent(engine, [text("thinking...", "pause_turn"), text("done")])
+    assert agent.run("c1", "x").reply == "thinking...\n\ndone"
+    assert model.requests[1].messages[-1].role == "assistant"
+    agent, _ = make_agent(engine, [text("??", "brand_new_reason")])
+    result = agent.run("c2", "x")
+    assert result.status == "failed" and "brand_new_reason" in result.reason
+
+
+def test_stop_sequence_is_done(engine):
+    agent, _ = make_agent(engine, [text("bye", "stop_sequence")])
+    assert agent.run("c1", "x").status == "done"
+
+
+def test_thinking_and_unknown_blocks_go_back_unchanged(engine):
+    blocks = [{"type": "thinking", "thinking": "hmm", "signature": "sig=="},
+              {"type": "redacted_thinking", "data": "opaque"},
+              {"type": "mystery_block", "payload": {"x": 1}},
+              {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"name": "a"}}]
+    agent, model = make_agent(engine, [ScriptStep(content=blocks, stop_reason="tool_use"),
+                                       text("ok")])
+    agent.run("c1", "x")
+    assert model.requests[1].messages[1].content == blocks
+
+
+def test_model_call_limit_and_model_error(engine):
+    steps = [call("lookup", {"name": "a"}, f"t{i}") for i in range(5)]
+    agent, _ = make_agent(engine, steps, max_model_calls=2)
+    result = agent.run("c1", "loop")
+    assert result.status == "failed" and "model call limit" in result.reason
+
+    class Broken:
+        def respond(self, request: ModelRequest) -> ModelResponse:
+            raise ModelError("overloaded after retries", kind="overloaded")
+
+    agent, _ = make_agent(engine, [])
+    agent.model = Broken()
+    result = agent.run("c2", "x")
+    assert result.status == "failed" and "overloaded" in result.reason
+    assert "error" in types(engine, "c2")
+
+
+def test_script_running_out_names_the_step(engine):
+    agent, _ = make_agent(engine, [call("lookup", {"name": "a"}, "t1")])
+    with pytest.raises(ScriptError, match="called 2 times but the script has only 1"):
+        agent.run("c1", "x")
+
+
+def test_handoff_ends_conversation(engine):
+    agent, _ = make_agent(engine, [call("handoff", {"name": "a"}, "t1")])
+    assert agent.run("c1", "human please").status == "handed_off"
+
+
+def test_restart_mid_conversation_continues_from_store(engine):
+    steps = [call("set_value", {"name": "a", "value": 7}, "t1"), text("done")]
+    first, _ = make_agent(engine, steps)
+    first.run("c1", "set a to 7")
+    second, model = make_agent(engine, steps[1:])  # a new process: only the store survives
+    assert second.run("c1", "yes").status == "done"
+    assert value(engine).value == 7
+    assert model.requests[0].messages[0].content == [{"type": "text", "text": "set a to 7"}]
+
+
+def test_tool_call_limit(engine):
+    agent, model = make_agent(engine, [call("lookup", {"name": "a"}, f"t{i}") for i in range(3)]
+                              + [text("ok")], max_tool_calls=2)
+    agent.run("c1", "x")
+    assert "tool call limit" in model.requests[3].messages[-1].content[0]["content"]
