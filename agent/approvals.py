@@ -127,9 +127,14 @@ class ConsoleApprover:
         )
         answer = self.ask("Approve? [y/N] ").strip().lower()
         reason = self.ask("Reason: ").strip()
-        return ApprovalDecision(request_id=request.request_id, args_hash=request.args_hash,
-                                approved=answer in {"y", "yes"}, by=self.by, role=self.role,
-                                reason=reason)
+        return ApprovalDecision(
+            request_id=request.request_id,
+            args_hash=request.args_hash,
+            approved=answer in {"y", "yes"},
+            by=self.by,
+            role=self.role,
+            reason=reason,
+        )
 
 
 class ApprovalRow(SQLModel, table=True):
@@ -158,10 +163,15 @@ class QueueApprover:
         with Session(self.engine) as session, session.begin():
             row = session.get(ApprovalRow, request.request_id)
             if row is None:
-                session.add(ApprovalRow(
-                    request_id=request.request_id, conversation_id=request.conversation_id,
-                    tool_use_id=request.tool_use_id, request=request.model_dump(mode="json"),
-                    expires_at=request.expires_at))
+                session.add(
+                    ApprovalRow(
+                        request_id=request.request_id,
+                        conversation_id=request.conversation_id,
+                        tool_use_id=request.tool_use_id,
+                        request=request.model_dump(mode="json"),
+                        expires_at=request.expires_at,
+                    )
+                )
                 return None
             if row.decision is None:
                 return None
@@ -170,8 +180,16 @@ class QueueApprover:
             except ValidationError:
                 return None  # a malformed stored decision counts as no approval
 
-    def record(self, request_id: str, *, approved: bool, by: str, role: str, reason: str,
-               now: datetime | None = None) -> ApprovalRow:
+    def record(
+        self,
+        request_id: str,
+        *,
+        approved: bool,
+        by: str,
+        role: str,
+        reason: str,
+        now: datetime | None = None,
+    ) -> ApprovalRow:
         """Store a supervisor's decision; refuses decided, unknown or expired requests."""
         now = now or utcnow()
         with Session(self.engine) as session, session.begin():
@@ -185,9 +203,15 @@ class QueueApprover:
                 row.status = "expired"
                 session.add(row)
                 raise ValueError(f"approval request {request_id} expired at {request.expires_at}")
-            decision = ApprovalDecision(request_id=request_id, args_hash=request.args_hash,
-                                        approved=approved, by=by, role=role, reason=reason,
-                                        decided_at=now)
+            decision = ApprovalDecision(
+                request_id=request_id,
+                args_hash=request.args_hash,
+                approved=approved,
+                by=by,
+                role=role,
+                reason=reason,
+                decided_at=now,
+            )
             row.decision = decision.model_dump(mode="json")
             row.status = "approved" if approved else "denied"
             session.add(row)

@@ -34,7 +34,9 @@ def _run_tool(ctx: ToolContext, tool: Tool, args: BaseModel) -> tuple[ToolOutput
         return ToolOutput(content=f"Error: {exc}"), True
     except Exception as exc:  # a bug in a tool must not crash the conversation
         logger.opt(exception=exc).error("tool {} raised", tool.name)
-        return ToolOutput(content=f"Error: internal error in tool {tool.name}; nothing was changed"), True
+        return ToolOutput(
+            content=f"Error: internal error in tool {tool.name}; nothing was changed"
+        ), True
     output = raw if isinstance(raw, ToolOutput) else ToolOutput(content=raw)
     return output, False
 
@@ -59,16 +61,24 @@ def execute_once(
                 raise AlreadyExecuted(tool_use_id)
             # Claim the ledger row before running anything: a concurrent worker blocks
             # on this key and then fails, instead of doing the work on stale reads.
-            row = Execution(conversation_id=conversation_id, tool_use_id=tool_use_id,
-                            tool=tool.name, args_hash=digest)
+            row = Execution(
+                conversation_id=conversation_id,
+                tool_use_id=tool_use_id,
+                tool=tool.name,
+                args_hash=digest,
+            )
             session.add(row)
             session.flush()
-            ctx = ToolContext(session=session, conversation_id=conversation_id,
-                              customer_id=customer_id)
+            ctx = ToolContext(
+                session=session, conversation_id=conversation_id, customer_id=customer_id
+            )
             output, is_error = _run_tool(ctx, tool, args)
             content = render(output.content)
             result = ToolResulted(
-                tool_use_id=tool_use_id, name=tool.name, content=content, is_error=is_error,
+                tool_use_id=tool_use_id,
+                name=tool.name,
+                content=content,
+                is_error=is_error,
                 executed=not is_error,
                 customer_id=None if is_error else output.identifies_customer,
                 ends_conversation=output.ends_conversation and not is_error,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,8 +44,13 @@ class PolicyDecision(Protocol):
 class PolicyEvaluator(Protocol):
     """Anything that turns (tool, effect, input, facts) into a decision."""
 
-    def evaluate(self, tool: str, effect: Literal["read", "write"], input: dict[str, Any],
-                 facts: dict[str, Any]) -> PolicyDecision:
+    def evaluate(
+        self,
+        tool: str,
+        effect: Literal["read", "write"],
+        input: dict[str, Any],
+        facts: dict[str, Any],
+    ) -> PolicyDecision:
         """The verdict for one call; must never raise."""
         ...
 
@@ -110,8 +116,16 @@ class Gate:
 
     def refuse(self, cid: str, block: dict[str, Any], message: str) -> Resolved:
         """Record an is_error result without running anything."""
-        record(self.engine, cid, ToolResulted(tool_use_id=block["id"], name=block["name"],
-                                              content=f"Error: {message}", is_error=True))
+        record(
+            self.engine,
+            cid,
+            ToolResulted(
+                tool_use_id=block["id"],
+                name=block["name"],
+                content=f"Error: {message}",
+                is_error=True,
+            ),
+        )
         return Resolved()
 
     def process(self, cid: str, state: ConversationState, block: dict[str, Any]) -> Outcome:
@@ -145,62 +159,118 @@ class Gate:
             outcome = self._approval(cid, state, block, tool, parsed, digest, decision, facts)
             if outcome is not None:
                 return outcome
-        try:
+        # On AlreadyExecuted the recorded result is in the log; the caller re-reads it.
+        with contextlib.suppress(AlreadyExecuted):
             execute_once(self.engine, cid, tid, tool, parsed, state.customer_id)
-        except AlreadyExecuted:
-            pass  # the recorded result is in the log; the caller re-reads it
         return Resolved()
 
-    def _invalid(self, cid: str, state: ConversationState, block: dict[str, Any],
-                 problems: list[FieldProblem]) -> Outcome:
+    def _invalid(
+        self,
+        cid: str,
+        state: ConversationState,
+        block: dict[str, Any],
+        problems: list[FieldProblem],
+    ) -> Outcome:
         name = block["name"]
-        record(self.engine, cid,
-               ValidationFailed(tool_use_id=block["id"], name=name, errors=problems),
-               ToolResulted(tool_use_id=block["id"], name=name,
-                            content=describe_problems(name, problems), is_error=True))
+        record(
+            self.engine,
+            cid,
+            ValidationFailed(tool_use_id=block["id"], name=name, errors=problems),
+            ToolResulted(
+                tool_use_id=block["id"],
+                name=name,
+                content=describe_problems(name, problems),
+                is_error=True,
+            ),
+        )
         if state.invalid_streak.get(name, 0) + 1 >= self.max_invalid:
             return Stop(f"{self.max_invalid} invalid calls in a row to {name}")
         return Resolved()
 
-    def _note_decision(self, cid: str, state: ConversationState, tid: str, tool: Tool,
-                       decision: PolicyDecision, digest: str, facts: dict[str, Any]) -> None:
-        event = GateDecided(tool_use_id=tid, name=tool.name, verdict=decision.verdict,
-                            args_hash=digest, rules=list(decision.rules),
-                            reasons=list(decision.reasons), role=decision.role, facts=facts)
+    def _note_decision(
+        self,
+        cid: str,
+        state: ConversationState,
+        tid: str,
+        tool: Tool,
+        decision: PolicyDecision,
+        digest: str,
+        facts: dict[str, Any],
+    ) -> None:
+        event = GateDecided(
+            tool_use_id=tid,
+            name=tool.name,
+            verdict=decision.verdict,
+            args_hash=digest,
+            rules=list(decision.rules),
+            reasons=list(decision.reasons),
+            role=decision.role,
+            facts=facts,
+        )
         previous = state.decisions.get(tid)
         if previous is None or previous.model_dump() != event.model_dump():
             record(self.engine, cid, event)
 
-    def _confirmation(self, cid: str, state: ConversationState, block: dict[str, Any],
-                      tool: Tool, parsed: BaseModel, digest: str) -> Outcome | None:
+    def _confirmation(
+        self,
+        cid: str,
+        state: ConversationState,
+        block: dict[str, Any],
+        tool: Tool,
+        parsed: BaseModel,
+        digest: str,
+    ) -> Outcome | None:
         """None when the customer confirmed exactly these arguments."""
         answer = state.confirmations.get(block["id"])
-        if answer is not None and answer.type == "confirmation_given" and answer.args_hash == digest:
+        if (
+            answer is not None
+            and answer.type == "confirmation_given"
+            and answer.args_hash == digest
+        ):
             return None
         if answer is not None:
-            why = ("the customer declined" if answer.type == "confirmation_declined"
-                   else "the confirmation was for different arguments")
+            why = (
+                "the customer declined"
+                if answer.type == "confirmation_declined"
+                else "the confirmation was for different arguments"
+            )
             return self.refuse(cid, block, f"not executed: {why} ({answer.text!r}).")
         summary = tool.describe(parsed)
         asked = state.confirmation_asked.get(block["id"])
         if asked is None or asked.args_hash != digest:
-            record(self.engine, cid, ConfirmationRequested(tool_use_id=block["id"],
-                                                           args_hash=digest, summary=summary))
+            record(
+                self.engine,
+                cid,
+                ConfirmationRequested(tool_use_id=block["id"], args_hash=digest, summary=summary),
+            )
         return Paused("confirmation", summary)
 
-    def _approval(self, cid: str, state: ConversationState, block: dict[str, Any], tool: Tool,
-                  parsed: BaseModel, digest: str, decision: PolicyDecision,
-                  facts: dict[str, Any]) -> Outcome | None:
+    def _approval(
+        self,
+        cid: str,
+        state: ConversationState,
+        block: dict[str, Any],
+        tool: Tool,
+        parsed: BaseModel,
+        digest: str,
+        decision: PolicyDecision,
+        facts: dict[str, Any],
+    ) -> Outcome | None:
         """None when a supervisor with the right role approved exactly these arguments."""
         tid = block["id"]
         done = state.approvals.get(tid)
         if done is not None and done.approved and done.args_hash == digest:
             return None
         if done is not None:
-            return self.refuse(cid, block, f"not executed: supervisor approval refused: {done.reason}")
+            return self.refuse(
+                cid, block, f"not executed: supervisor approval refused: {done.reason}"
+            )
         if self.approver is None:
-            return self.refuse(cid, block, "not executed: supervisor approval is required but "
-                                           "no approver is configured")
+            return self.refuse(
+                cid,
+                block,
+                "not executed: supervisor approval is required but no approver is configured",
+            )
         request = self._request(cid, state, block, tool, parsed, digest, decision, facts)
         answer = self.approver.decide(request)
         now = self.clock()
@@ -209,31 +279,74 @@ class Gate:
             return Paused("approval", request.summary, request.request_id)
         by = getattr(answer, "by", "system")
         role = getattr(answer, "role", request.role)
-        record(self.engine, cid, ApprovalDecided(
-            tool_use_id=tid, request_id=request.request_id, args_hash=digest, approved=ok,
-            by=str(by), role=str(role), reason=why, decided_at=now))
+        record(
+            self.engine,
+            cid,
+            ApprovalDecided(
+                tool_use_id=tid,
+                request_id=request.request_id,
+                args_hash=digest,
+                approved=ok,
+                by=str(by),
+                role=str(role),
+                reason=why,
+                decided_at=now,
+            ),
+        )
         if ok:
             return None
         return self.refuse(cid, block, f"not executed: supervisor approval refused: {why}")
 
-    def _request(self, cid: str, state: ConversationState, block: dict[str, Any], tool: Tool,
-                 parsed: BaseModel, digest: str, decision: PolicyDecision,
-                 facts: dict[str, Any]) -> ApprovalRequest:
+    def _request(
+        self,
+        cid: str,
+        state: ConversationState,
+        block: dict[str, Any],
+        tool: Tool,
+        parsed: BaseModel,
+        digest: str,
+        decision: PolicyDecision,
+        facts: dict[str, Any],
+    ) -> ApprovalRequest:
         asked = state.approval_asked.get(block["id"])
         if asked is not None and asked.args_hash == digest:
             return ApprovalRequest(
-                request_id=asked.request_id, conversation_id=cid, tool_use_id=block["id"],
-                tool=tool.name, input=parsed.model_dump(mode="json"), args_hash=digest,
-                role=asked.role, summary=asked.summary, reasons=asked.reasons, facts=facts,
-                expires_at=asked.expires_at)
+                request_id=asked.request_id,
+                conversation_id=cid,
+                tool_use_id=block["id"],
+                tool=tool.name,
+                input=parsed.model_dump(mode="json"),
+                args_hash=digest,
+                role=asked.role,
+                summary=asked.summary,
+                reasons=asked.reasons,
+                facts=facts,
+                expires_at=asked.expires_at,
+            )
         request = ApprovalRequest(
-            request_id=f"apr_{uuid.uuid4().hex[:12]}", conversation_id=cid,
-            tool_use_id=block["id"], tool=tool.name, input=parsed.model_dump(mode="json"),
-            args_hash=digest, role=decision.role or "supervisor", summary=tool.describe(parsed),
-            reasons=list(decision.reasons), facts=facts,
-            expires_at=expiry(self.approval_hours, self.clock()))
-        record(self.engine, cid, ApprovalRequested(
-            tool_use_id=request.tool_use_id, request_id=request.request_id, args_hash=digest,
-            role=request.role, summary=request.summary, reasons=request.reasons,
-            expires_at=request.expires_at))
+            request_id=f"apr_{uuid.uuid4().hex[:12]}",
+            conversation_id=cid,
+            tool_use_id=block["id"],
+            tool=tool.name,
+            input=parsed.model_dump(mode="json"),
+            args_hash=digest,
+            role=decision.role or "supervisor",
+            summary=tool.describe(parsed),
+            reasons=list(decision.reasons),
+            facts=facts,
+            expires_at=expiry(self.approval_hours, self.clock()),
+        )
+        record(
+            self.engine,
+            cid,
+            ApprovalRequested(
+                tool_use_id=request.tool_use_id,
+                request_id=request.request_id,
+                args_hash=digest,
+                role=request.role,
+                summary=request.summary,
+                reasons=request.reasons,
+                expires_at=request.expires_at,
+            ),
+        )
         return request

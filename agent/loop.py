@@ -52,6 +52,20 @@ class RunResult:
 
 
 @dataclass
+class Turn:
+    """What one call of run/resume has accumulated so far."""
+
+    calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    replies: list[str] = field(default_factory=list)
+
+
+def _stop(state: ConversationState) -> str | None:
+    """The stop reason of the last model reply, if any."""
+    return state.last_response.message.stop_reason if state.last_response else None
+
+
+@dataclass
 class Limits:
     """Model and loop limits, from configuration."""
 
@@ -83,9 +97,13 @@ class Agent:
                 session.add(Conversation(id=cid))
         state = self.state(cid)
         events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
-            UserMessage(text=user_text)]
-        asked = [state.confirmation_asked[b["id"]] for b in state.pending
-                 if b["id"] in state.confirmation_asked and b["id"] not in state.confirmations]
+            UserMessage(text=user_text)
+        ]
+        asked = [
+            state.confirmation_asked[b["id"]]
+            for b in state.pending
+            if b["id"] in state.confirmation_asked and b["id"] not in state.confirmations
+        ]
         for q in asked[:1]:  # the customer answers the one question they were shown
             kind = ConfirmationGiven if YES.match(user_text) else ConfirmationDeclined
             events.append(kind(tool_use_id=q.tool_use_id, args_hash=q.args_hash, text=user_text))
@@ -94,86 +112,127 @@ class Agent:
 
     def resume(self, cid: str) -> RunResult:
         """Continue from the store: pending calls first, then the model, until the turn ends."""
-        calls, usage, replies = 0, Usage(), []
+        turn = Turn()
         while True:
             state = self.state(cid)
-            last = state.last_response
             if state.handed_off:
-                return self._finish(cid, "handed_off", replies, usage, "transferred to a human")
+                return self._finish(cid, turn, "handed_off", "transferred to a human")
             if state.pending:
-                if last is None or last.message.stop_reason != "tool_use":
-                    # Resumed after a crash that left a cut-off reply: never run its calls.
-                    stop = last.message.stop_reason if last else None
-                    why = FAILED_REASONS.get(str(stop), f"stop reason {stop!r}")
-                    for block in state.pending:
-                        self.gate.refuse(cid, block, f"not executed: {why}")
-                    return self._finish(cid, "failed", replies, usage, why)
-                if state.tool_calls >= self.limits.max_tool_calls and \
-                        state.pending[0]["id"] not in state.called:
-                    self.gate.refuse(cid, state.pending[0], "tool call limit for this "
-                                     "conversation reached; answer without tools or transfer")
-                    continue
-                outcome = self.gate.process(cid, state, state.pending[0])
-                if isinstance(outcome, Paused):
-                    replies.append(f"Please confirm: {outcome.summary}. Reply 'yes' to go ahead."
-                                   if outcome.kind == "confirmation" else
-                                   f"This needs a supervisor's approval: {outcome.summary}.")
-                    return self._finish(cid, "paused", replies, usage, outcome.kind,
-                                        [outcome.request_id or outcome.summary])
-                if isinstance(outcome, Stop):
-                    return self._finish(cid, "failed", replies, usage, outcome.reason)
-                continue
-            needs_model = bool(state.next_user_content()) or (
-                last is not None and last.message.stop_reason == "pause_turn")
-            if not needs_model:
-                return self._finish(cid, "done", replies, usage)
-            if calls >= self.limits.max_model_calls:
-                return self._finish(cid, "failed", replies, usage,
-                                    f"model call limit ({self.limits.max_model_calls}) reached")
-            calls += 1
-            try:
-                response = self._call_model(cid, state)
-            except ModelError as exc:
-                record(self.engine, cid, ErrorOccurred(kind=exc.kind, message=str(exc)))
-                return self._finish(cid, "failed", replies, usage, f"{exc.kind}: {exc}")
-            usage = usage + response.usage
-            if text := response.message.text():
-                replies.append(text)
-            stop = response.message.stop_reason or "none"
-            if stop in DONE_REASONS:
-                return self._finish(cid, "done", replies, usage, DONE_REASONS[stop])
-            if stop in FAILED_REASONS:
-                for block in response.message.blocks_of("tool_use"):
-                    self.gate.refuse(cid, block, f"not executed: {FAILED_REASONS[stop]}")
-                return self._finish(cid, "failed", replies, usage, FAILED_REASONS[stop])
-            if stop not in ("tool_use", "pause_turn"):
-                record(self.engine, cid, ErrorOccurred(kind="stop_reason",
-                                                       message=f"unknown stop reason {stop!r}"))
-                return self._finish(cid, "failed", replies, usage, f"unknown stop reason {stop!r}")
+                ended = self._gate_step(cid, state, turn)
+            elif state.next_user_content() or _stop(state) == "pause_turn":
+                ended = self._model_step(cid, state, turn)
+            else:
+                ended = self._finish(cid, turn, "done")
+            if ended is not None:
+                return ended
+
+    def _gate_step(self, cid: str, state: ConversationState, turn: Turn) -> RunResult | None:
+        """Take the first pending tool_use through the gate; a RunResult if the turn ends."""
+        block = state.pending[0]
+        if _stop(state) != "tool_use":
+            # Resumed after a crash that left a cut-off reply: never run its calls.
+            why = FAILED_REASONS.get(str(_stop(state)), f"stop reason {_stop(state)!r}")
+            for pending in state.pending:
+                self.gate.refuse(cid, pending, f"not executed: {why}")
+            return self._finish(cid, turn, "failed", why)
+        if state.tool_calls >= self.limits.max_tool_calls and block["id"] not in state.called:
+            self.gate.refuse(
+                cid,
+                block,
+                "tool call limit for this conversation reached; "
+                "answer without tools or transfer to a human",
+            )
+            return None
+        outcome = self.gate.process(cid, state, block)
+        if isinstance(outcome, Paused):
+            turn.replies.append(
+                f"Please confirm: {outcome.summary}. Reply 'yes' to go ahead."
+                if outcome.kind == "confirmation"
+                else f"This needs a supervisor's approval first: {outcome.summary}."
+            )
+            return self._finish(
+                cid, turn, "paused", outcome.kind, [outcome.request_id or outcome.summary]
+            )
+        if isinstance(outcome, Stop):
+            return self._finish(cid, turn, "failed", outcome.reason)
+        return None
+
+    def _model_step(self, cid: str, state: ConversationState, turn: Turn) -> RunResult | None:
+        """Call the model once and handle its stop reason; a RunResult if the turn ends."""
+        if turn.calls >= self.limits.max_model_calls:
+            return self._finish(
+                cid, turn, "failed", f"model call limit ({self.limits.max_model_calls}) reached"
+            )
+        turn.calls += 1
+        try:
+            response = self._call_model(cid, state)
+        except ModelError as exc:
+            record(self.engine, cid, ErrorOccurred(kind=exc.kind, message=str(exc)))
+            return self._finish(cid, turn, "failed", f"{exc.kind}: {exc}")
+        turn.usage = turn.usage + response.usage
+        if text := response.message.text():
+            turn.replies.append(text)
+        stop = response.message.stop_reason or "none"
+        if stop in DONE_REASONS:
+            return self._finish(cid, turn, "done", DONE_REASONS[stop])
+        if stop in FAILED_REASONS:
+            for block in response.message.blocks_of("tool_use"):
+                self.gate.refuse(cid, block, f"not executed: {FAILED_REASONS[stop]}")
+            return self._finish(cid, turn, "failed", FAILED_REASONS[stop])
+        if stop not in ("tool_use", "pause_turn"):
+            message = f"unknown stop reason {stop!r}"
+            record(self.engine, cid, ErrorOccurred(kind="stop_reason", message=message))
+            return self._finish(cid, turn, "failed", message)
+        return None
 
     def _call_model(self, cid: str, state: ConversationState) -> ModelResponded:
-        request = ModelRequest(model=self.limits.model, max_tokens=self.limits.max_tokens,
-                               system=self.system, messages=state.request_messages(),
-                               tools=self.gate.registry.api_tools())
-        record(self.engine, cid, ModelRequested(
-            model=request.model, max_tokens=request.max_tokens,
-            message_count=len(request.messages), system_sha256=_sha(request.system),
-            tools_sha256=_sha(request.tools),
-            messages_sha256=_sha([m.model_dump() for m in request.messages])))
+        request = ModelRequest(
+            model=self.limits.model,
+            max_tokens=self.limits.max_tokens,
+            system=self.system,
+            messages=state.request_messages(),
+            tools=self.gate.registry.api_tools(),
+        )
+        record(
+            self.engine,
+            cid,
+            ModelRequested(
+                model=request.model,
+                max_tokens=request.max_tokens,
+                message_count=len(request.messages),
+                system_sha256=_sha(request.system),
+                tools_sha256=_sha(request.tools),
+                messages_sha256=_sha([m.model_dump() for m in request.messages]),
+            ),
+        )
         response = self.model.respond(request)
-        event = ModelResponded(message=response.message, request_id=response.request_id,
-                               latency_ms=response.latency_ms, retries=response.retries,
-                               usage=response.message.usage)
+        event = ModelResponded(
+            message=response.message,
+            request_id=response.request_id,
+            latency_ms=response.latency_ms,
+            retries=response.retries,
+            usage=response.message.usage,
+        )
         record(self.engine, cid, event)
         return event
 
-    def _finish(self, cid: str, status: RunStatus, replies: list[str], usage: Usage,
-                reason: str = "", awaiting: list[str] | None = None) -> RunResult:
-        reply = "\n\n".join(replies)
-        record(self.engine, cid, RunFinished(status=status, reason=reason, reply=reply, usage=usage))
+    def _finish(
+        self,
+        cid: str,
+        turn: Turn,
+        status: RunStatus,
+        reason: str = "",
+        awaiting: list[str] | None = None,
+    ) -> RunResult:
+        reply = "\n\n".join(turn.replies)
+        record(
+            self.engine,
+            cid,
+            RunFinished(status=status, reason=reason, reply=reply, usage=turn.usage),
+        )
         with Session(self.engine) as session, session.begin():
             conversation = session.get(Conversation, cid)
             if conversation is not None:
                 conversation.status = status
                 session.add(conversation)
-        return RunResult(cid, status, reply, usage, reason, awaiting or [])
+        return RunResult(cid, status, reply, turn.usage, reason, awaiting or [])

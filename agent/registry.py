@@ -147,8 +147,14 @@ class ToolRegistry:
     def validate(self, tool: Tool, raw: Any) -> BaseModel | list[FieldProblem]:
         """Validate raw model input: the parsed model, or the list of problems."""
         if not isinstance(raw, dict):
-            return [FieldProblem(field="(input)", problem="input must be a JSON object",
-                                 expected="object", got=repr(raw)[:200])]
+            return [
+                FieldProblem(
+                    field="(input)",
+                    problem="input must be a JSON object",
+                    expected="object",
+                    got=repr(raw)[:200],
+                )
+            ]
         try:
             return tool.input_model.model_validate(raw)
         except ValidationError as exc:

@@ -37,7 +37,8 @@ class ScriptedModel:
         if self.position >= len(self.steps):
             raise ScriptError(
                 f"{self.name}: the model was called {self.position + 1} times but the script "
-                f"has only {len(self.steps)} replies")
+                f"has only {len(self.steps)} replies"
+            )
         step = self.steps[self.position]
         self.position += 1
         last = request.messages[-1].model_dump_json() if request.messages else ""
@@ -45,8 +46,13 @@ class ScriptedModel:
             if needle not in last:
                 raise ScriptError(
                     f"{self.name}: reply {self.position} expected the last message to contain "
-                    f"{needle!r}, got {last[:300]}")
+                    f"{needle!r}, got {last[:300]}"
+                )
         message = AssistantMessage(
-            id=f"msg_scripted_{self.position:03d}", model="scripted", content=step.content,
-            stop_reason=step.stop_reason, usage=step.usage)
+            id=f"msg_scripted_{self.position:03d}",
+            model="scripted",
+            content=step.content,
+            stop_reason=step.stop_reason,
+            usage=step.usage,
+        )
         return ModelResponse(message=message, request_id=f"req_scripted_{self.position:03d}")

@@ -24,8 +24,11 @@ from agent.transcript import (
 
 def result_block(result: ToolResulted) -> Block:
     """The tool_result content block for the API."""
-    block: Block = {"type": "tool_result", "tool_use_id": result.tool_use_id,
-                    "content": result.content}
+    block: Block = {
+        "type": "tool_result",
+        "tool_use_id": result.tool_use_id,
+        "content": result.content,
+    }
     if result.is_error:
         block["is_error"] = True
     return block
@@ -60,8 +63,11 @@ class ConversationState:
 
     def next_user_content(self) -> list[Block]:
         """The user turn to send next: tool results first (API order), then customer text."""
-        content = [result_block(self.results[b["id"]]) for b in self.open_tool_uses
-                   if b["id"] in self.results]
+        content = [
+            result_block(self.results[b["id"]])
+            for b in self.open_tool_uses
+            if b["id"] in self.results
+        ]
         content += [{"type": "text", "text": t} for t in self.texts]
         return content
 

@@ -207,8 +207,14 @@ def append(session: Session, conversation_id: str, *events: BaseModel) -> list[i
     seqs = []
     for offset, ev in enumerate(events, start=1):
         seq = (last or 0) + offset
-        session.add(Event(conversation_id=conversation_id, seq=seq, type=str(ev.type),  # type: ignore[attr-defined]
-                          payload=ev.model_dump(mode="json")))
+        session.add(
+            Event(
+                conversation_id=conversation_id,
+                seq=seq,
+                type=str(ev.type),  # type: ignore[attr-defined]
+                payload=ev.model_dump(mode="json"),
+            )
+        )
         seqs.append(seq)
     session.flush()
     return seqs
@@ -220,8 +226,12 @@ def load(session: Session, conversation_id: str) -> list[StoredEvent]:
         select(Event).where(Event.conversation_id == conversation_id).order_by(Event.seq)  # type: ignore[arg-type]
     ).all()
     return [
-        StoredEvent(conversation_id=r.conversation_id, seq=r.seq, at=r.created_at,
-                    event=EVENT_ADAPTER.validate_python(r.payload))
+        StoredEvent(
+            conversation_id=r.conversation_id,
+            seq=r.seq,
+            at=r.created_at,
+            event=EVENT_ADAPTER.validate_python(r.payload),
+        )
         for r in rows
     ]
 

@@ -30,8 +30,13 @@ def call(name: str, args: Any, tid: str, stop: str = "tool_use", say: str = "") 
 def make_agent(engine, steps, approver=None, **limits) -> tuple[Agent, ScriptedModel]:
     model = ScriptedModel(steps)
     gate = Gate(engine, registry(), ToyPolicy(), approver=approver)
-    agent = Agent(engine, model, gate, "You are a test agent.",
-                  Limits(model="test-model", max_tokens=100, **limits))
+    agent = Agent(
+        engine,
+        model,
+        gate,
+        "You are a test agent.",
+        Limits(model="test-model", max_tokens=100, **limits),
+    )
     return agent, model
 
 
@@ -59,13 +64,17 @@ def test_read_tool_result_goes_back_to_model(engine):
     result = agent.run("c1", "what is a?")
     assert result.status == "done"
     sent = model.requests[1].messages[-1].content[0]
-    assert sent == {"type": "tool_result", "tool_use_id": "t1",
-                    "content": '{"name": "a", "value": 1}'}
+    assert sent == {
+        "type": "tool_result",
+        "tool_use_id": "t1",
+        "content": '{"name": "a", "value": 1}',
+    }
 
 
 def test_unknown_tool_and_domain_error_are_tool_errors(engine):
-    agent, model = make_agent(engine, [call("nope", {}, "t1"), call("lookup", {"name": "zz"}, "t2"),
-                                       text("sorry")])
+    agent, model = make_agent(
+        engine, [call("nope", {}, "t1"), call("lookup", {"name": "zz"}, "t2"), text("sorry")]
+    )
     assert agent.run("c1", "x").status == "done"
     first = model.requests[1].messages[-1].content[0]
     assert first["is_error"] and "unknown tool 'nope'" in first["content"]
@@ -87,8 +96,9 @@ def test_invalid_input_lists_fields_then_budget_stops(engine):
 
 
 def test_write_pauses_for_confirmation_and_yes_executes_once(engine):
-    agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 7}, "t1"),
-                                   text("Done, a is 7.")])
+    agent, _ = make_agent(
+        engine, [call("set_value", {"name": "a", "value": 7}, "t1"), text("Done, a is 7.")]
+    )
     paused = agent.run("c1", "set a to 7")
     assert paused.status == "paused" and "set a to 7" in paused.reply
     assert value(engine).value == 1
@@ -99,8 +109,9 @@ def test_write_pauses_for_confirmation_and_yes_executes_once(engine):
 
 
 def test_declined_confirmation_is_told_to_model(engine):
-    agent, model = make_agent(engine, [call("set_value", {"name": "a", "value": 7}, "t1"),
-                                       text("OK, not changed.")])
+    agent, model = make_agent(
+        engine, [call("set_value", {"name": "a", "value": 7}, "t1"), text("OK, not changed.")]
+    )
     agent.run("c1", "set a to 7")
     result = agent.run("c1", "no, wait")
     assert result.status == "done" and value(engine).value == 1
@@ -110,8 +121,9 @@ def test_declined_confirmation_is_told_to_model(engine):
 
 
 def test_policy_deny_reaches_model(engine):
-    agent, model = make_agent(engine, [call("set_value", {"name": "a", "value": 13}, "t1"),
-                                       text("can't")])
+    agent, model = make_agent(
+        engine, [call("set_value", {"name": "a", "value": 13}, "t1"), text("can't")]
+    )
     agent.run("c1", "13 please")
     assert "13 is unlucky" in model.requests[1].messages[-1].content[0]["content"]
     assert value(engine).value == 1
@@ -119,14 +131,17 @@ def test_policy_deny_reaches_model(engine):
 
 def test_approval_now_approved_and_denied(engine):
     yes = ScriptedApprover([{"approved": True, "by": "lee", "role": "team-lead"}])
-    agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 900}, "t1"),
-                                   text("done")], approver=yes)
+    agent, _ = make_agent(
+        engine, [call("set_value", {"name": "a", "value": 900}, "t1"), text("done")], approver=yes
+    )
     agent.run("c1", "big")
     assert agent.run("c1", "yes").status == "done" and value(engine).value == 900
-    no = ScriptedApprover([{"approved": False, "by": "lee", "role": "team-lead",
-                            "reason": "too much"}])
-    agent, model = make_agent(engine, [call("set_value", {"name": "b", "value": 901}, "t1"),
-                                       text("denied")], approver=no)
+    no = ScriptedApprover(
+        [{"approved": False, "by": "lee", "role": "team-lead", "reason": "too much"}]
+    )
+    agent, model = make_agent(
+        engine, [call("set_value", {"name": "b", "value": 901}, "t1"), text("denied")], approver=no
+    )
     agent.run("c2", "big")
     agent.run("c2", "yes")
     assert value(engine, "b").value == 2
@@ -134,10 +149,15 @@ def test_approval_now_approved_and_denied(engine):
 
 
 def test_wrong_role_or_hash_fails_closed(engine):
-    for answer in ({"approved": True, "by": "x", "role": "intern"},
-                   {"approved": True, "by": "x", "role": "team-lead", "args_hash": "0" * 64}):
-        agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 900}, "t1"),
-                                       text("ok")], approver=ScriptedApprover([answer]))
+    for answer in (
+        {"approved": True, "by": "x", "role": "intern"},
+        {"approved": True, "by": "x", "role": "team-lead", "args_hash": "0" * 64},
+    ):
+        agent, _ = make_agent(
+            engine,
+            [call("set_value", {"name": "a", "value": 900}, "t1"), text("ok")],
+            approver=ScriptedApprover([answer]),
+        )
         cid = f"c-{answer['role']}-{len(answer)}"
         agent.run(cid, "big")
         agent.run(cid, "yes")
@@ -169,12 +189,15 @@ def test_stop_sequence_is_done(engine):
 
 
 def test_thinking_and_unknown_blocks_go_back_unchanged(engine):
-    blocks = [{"type": "thinking", "thinking": "hmm", "signature": "sig=="},
-              {"type": "redacted_thinking", "data": "opaque"},
-              {"type": "mystery_block", "payload": {"x": 1}},
-              {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"name": "a"}}]
-    agent, model = make_agent(engine, [ScriptStep(content=blocks, stop_reason="tool_use"),
-                                       text("ok")])
+    blocks = [
+        {"type": "thinking", "thinking": "hmm", "signature": "sig=="},
+        {"type": "redacted_thinking", "data": "opaque"},
+        {"type": "mystery_block", "payload": {"x": 1}},
+        {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"name": "a"}},
+    ]
+    agent, model = make_agent(
+        engine, [ScriptStep(content=blocks, stop_reason="tool_use"), text("ok")]
+    )
     agent.run("c1", "x")
     assert model.requests[1].messages[1].content == blocks
 
@@ -218,7 +241,10 @@ def test_restart_mid_conversation_continues_from_store(engine):
 
 
 def test_tool_call_limit(engine):
-    agent, model = make_agent(engine, [call("lookup", {"name": "a"}, f"t{i}") for i in range(3)]
-                              + [text("ok")], max_tool_calls=2)
+    agent, model = make_agent(
+        engine,
+        [call("lookup", {"name": "a"}, f"t{i}") for i in range(3)] + [text("ok")],
+        max_tool_calls=2,
+    )
     agent.run("c1", "x")
     assert "tool call limit" in model.requests[3].messages[-1].content[0]["content"]

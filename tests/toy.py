@@ -60,8 +60,14 @@ def handoff(ctx: ToolContext, args: LookupInput) -> ToolOutput:
 
 TOOLS = [
     Tool("lookup", "Look up a value.", LookupInput, "read", lookup),
-    Tool("set_value", "Set a value.", SetInput, "write", set_value,
-         summarize=lambda a: f"set {a.name} to {a.value}"),
+    Tool(
+        "set_value",
+        "Set a value.",
+        SetInput,
+        "write",
+        set_value,
+        summarize=lambda a: f"set {a.name} to {a.value}",
+    ),
     Tool("login", "Identify the customer.", LoginInput, "read", login),
     Tool("handoff", "Hand off to a human.", LookupInput, "read", handoff),
 ]
@@ -85,8 +91,9 @@ class ToyPolicy:
 
     approve_above: int = 500
 
-    def evaluate(self, tool: str, effect: str, input: dict[str, Any],
-                 facts: dict[str, Any]) -> ToyDecision:
+    def evaluate(
+        self, tool: str, effect: str, input: dict[str, Any], facts: dict[str, Any]
+    ) -> ToyDecision:
         if effect == "read":
             return ToyDecision("allow")
         if input.get("value") == 13:
