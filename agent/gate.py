@@ -35,10 +35,25 @@ from agent.transcript import (
 class PolicyDecision(Protocol):
     """What the gate needs from a policy decision."""
 
-    verdict: Verdict
-    rules: list[str]
-    reasons: list[str]
-    role: str | None
+    @property
+    def verdict(self) -> Verdict:
+        """allow, confirm, approve or deny."""
+        ...
+
+    @property
+    def rules(self) -> list[str]:
+        """Ids of the matched rules, strictest first."""
+        ...
+
+    @property
+    def reasons(self) -> list[str]:
+        """Reasons of the matched rules, aligned with `rules`."""
+        ...
+
+    @property
+    def role(self) -> str | None:
+        """The role that must approve (verdict approve)."""
+        ...
 
 
 class PolicyEvaluator(Protocol):

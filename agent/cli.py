@@ -1,0 +1,197 @@
+"""The `support-agent` command: run scenarios, chat, resume, inspect transcripts and approvals."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from loguru import logger
+from rich.console import Console
+
+from agent import cli_store
+from agent.config import ConfigError, MissingApiKey, Settings, require_api_key
+from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
+from agent.logs import configure_logging
+from agent.policy import PolicyError
+from agent.policy_cli import app as policy_app
+from agent.render import print_events
+from agent.scenario import ScenarioError, load_scenario
+from agent.store import make_engine, redacted_url
+from agent.transcript import load
+
+app = typer.Typer(
+    help="A tool-using support agent with guarded actions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(policy_app, name="policy")
+app.add_typer(cli_store.transcript_app, name="transcript")
+app.add_typer(cli_store.approvals_app, name="approvals")
+console = Console()
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")]
+DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr, no traceback."""
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_for(db: str | None = None) -> Settings:
+    """Settings from config file and environment, with the --db flag on top."""
+    try:
+        return Settings.load({"db_url": db} if db else None)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def domain_for(spec: str) -> Domain:
+    """Load the domain or exit with a clear error."""
+    try:
+        return load_domain(spec)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def run(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    db: DbOption = None,
+    domain: DomainOption = DEFAULT_DOMAIN,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a scripted scenario offline: exit 0 if all expectations hold, 1 if not, 2 if invalid."""
+    from agent.scenario_run import run_scenario
+
+    try:
+        scenario = load_scenario(scenario_file)
+    except ScenarioError as exc:
+        fail(str(exc))
+    settings = settings_for()
+    console.rule(f"scenario {scenario.name}")
+    if scenario.description:
+        console.print(f"[dim]{scenario.description.strip()}[/]")
+    try:
+        outcome = run_scenario(
+            scenario,
+            domain_for(domain),
+            settings,
+            db_url=db,
+            printer=lambda evs: print_events(console, evs, verbose),
+        )
+    except (ScenarioError, PolicyError) as exc:
+        fail(str(exc))
+    if outcome.failures:
+        console.print(f"[bold red]FAILED[/] {len(outcome.failures)} expectation(s):")
+        for failure in outcome.failures:
+            console.print(f"  [red]-[/] {failure}", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"[bold green]PASSED[/] {scenario.name}")
+
+
+@app.command()
+def chat(
+    db: DbOption = None,
+    domain: DomainOption = DEFAULT_DOMAIN,
+    conversation: Annotated[str | None, typer.Option(help="Continue this conversation.")] = None,
+) -> None:
+    """Talk to Claude as a customer (needs ANTHROPIC_API_KEY)."""
+    from agent.approvals import ConsoleApprover
+    from agent.models import AnthropicModel
+    from agent.runtime import build_agent
+
+    try:
+        key = require_api_key()
+    except MissingApiKey as exc:
+        fail(str(exc))
+    settings = settings_for(db)
+    dom = domain_for(domain)
+    engine = make_engine(settings.db_url)
+    model = AnthropicModel(
+        settings, api_key=key, on_text=lambda t: console.print(t, end="", highlight=False)
+    )
+    approver = ConsoleApprover(
+        by="console", role="team-lead", ask=console.input, show=console.print
+    )
+    agent = build_agent(dom, settings, engine, model, approver=approver)
+    cid = conversation or f"chat-{uuid.uuid4().hex[:8]}"
+    console.print(
+        f"[dim]conversation {cid} on {redacted_url(str(engine.url))}; empty line or Ctrl-D ends[/]"
+    )
+    while True:
+        try:
+            text = console.input("[bold cyan]you>[/] ").strip()
+        except EOFError:
+            break
+        if not text:
+            break
+        result = agent.run(cid, text)
+        console.print()
+        if result.status != "done":
+            console.print(f"[dim]({result.status}: {result.reason})[/]")
+            for line in result.awaiting:
+                console.print(f"[yellow]waiting for:[/] {line}")
+
+
+@app.command()
+def resume(
+    conversation_id: str,
+    db: DbOption = None,
+    domain: DomainOption = DEFAULT_DOMAIN,
+) -> None:
+    """Continue a paused conversation after approvals were decided (needs ANTHROPIC_API_KEY)."""
+    from agent.approvals import QueueApprover
+    from agent.models import AnthropicModel
+    from agent.runtime import build_agent
+
+    try:
+        key = require_api_key()
+    except MissingApiKey as exc:
+        fail(str(exc))
+    settings = settings_for(db)
+    engine = make_engine(settings.db_url)
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        before = len(load(session, conversation_id))
+    if before == 0:
+        fail(f"no conversation {conversation_id!r} in {redacted_url(str(engine.url))}")
+    agent = build_agent(
+        domain_for(domain),
+        settings,
+        engine,
+        AnthropicModel(settings, api_key=key),
+        approver=QueueApprover(engine),
+    )
+    result = agent.resume(conversation_id)
+    with Session(engine) as session:
+        print_events(console, load(session, conversation_id)[before:])
+    console.print(f"status: {result.status} {result.reason}")
+
+
+def _mount_domain_cli() -> None:
+    try:
+        domain = load_domain(DEFAULT_DOMAIN)
+    except ValueError:
+        return
+    if domain.cli is not None:
+        app.add_typer(domain.cli, name="db")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    configure_logging()
+    _mount_domain_cli()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # last resort: one line, details only in the debug log
+        logger.opt(exception=exc).debug("unhandled error")
+        Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        sys.exit(2)

@@ -1,0 +1,149 @@
+"""`support-agent transcript …` and `support-agent approvals …`: the store, from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from agent.approvals import ApprovalRow, QueueApprover
+from agent.config import ConfigError, Settings
+from agent.render import print_events
+from agent.store import make_engine
+from agent.transcript import export_lines, load
+
+transcript_app = typer.Typer(
+    help="Show or export a conversation's transcript.", no_args_is_help=True
+)
+approvals_app = typer.Typer(help="The supervisor approval queue.", no_args_is_help=True)
+console = Console()
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")]
+
+
+def _fail(message: str) -> NoReturn:
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _queue(db: str | None) -> QueueApprover:
+    try:
+        url = Settings.load({"db_url": db} if db else None).db_url
+    except ConfigError as exc:
+        _fail(str(exc))
+    return QueueApprover(make_engine(url))
+
+
+@transcript_app.command("show")
+def show(
+    conversation_id: str,
+    db: DbOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Print a conversation readably."""
+    engine = _queue(db).engine
+    with Session(engine) as session:
+        events = load(session, conversation_id)
+    if not events:
+        _fail(f"no conversation {conversation_id!r}")
+    print_events(console, events, verbose=verbose)
+
+
+@transcript_app.command("export")
+def export(
+    conversation_id: str,
+    db: DbOption = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Write the transcript as JSONL: a header with format_version, then one event per line."""
+    engine = _queue(db).engine
+    with Session(engine) as session:
+        events = load(session, conversation_id)
+    if not events:
+        _fail(f"no conversation {conversation_id!r}")
+    text = "\n".join(export_lines(events)) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {len(events)} events to {output}")
+
+
+def _row_table(rows: list[ApprovalRow]) -> Table:
+    table = Table("request", "status", "conversation", "tool", "role", "summary", "expires")
+    for row in rows:
+        req = row.request
+        table.add_row(
+            row.request_id,
+            row.status,
+            row.conversation_id,
+            req.get("tool", ""),
+            req.get("role", ""),
+            req.get("summary", ""),
+            str(req.get("expires_at")),
+        )
+    return table
+
+
+@approvals_app.command("list")
+def list_requests(
+    db: DbOption = None,
+    status: Annotated[str | None, typer.Option(help="pending, approved, …")] = None,
+) -> None:
+    """List approval requests, oldest first."""
+    console.print(_row_table(_queue(db).list(status)))
+
+
+@approvals_app.command("show")
+def show_request(request_id: str, db: DbOption = None) -> None:
+    """Show one request: tool, arguments, facts, reasons and any decision."""
+    rows = [r for r in _queue(db).list() if r.request_id == request_id]
+    if not rows:
+        _fail(f"no approval request {request_id!r}")
+    console.print_json(
+        json.dumps(
+            {"status": rows[0].status, "request": rows[0].request, "decision": rows[0].decision},
+            default=str,
+        )
+    )
+
+
+def _decide(
+    request_id: str, db: str | None, approved: bool, by: str, role: str, reason: str
+) -> None:
+    try:
+        row = _queue(db).record(request_id, approved=approved, by=by, role=role, reason=reason)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(
+        f"{row.request_id}: {row.status} by {by} ({role}); "
+        f"run `support-agent resume {row.conversation_id}` to continue"
+    )
+
+
+@approvals_app.command("approve")
+def approve(
+    request_id: str,
+    by: Annotated[str, typer.Option("--by")],
+    role: Annotated[str, typer.Option("--role")],
+    db: DbOption = None,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Approve a pending request (bound to its exact arguments)."""
+    _decide(request_id, db, True, by, role, reason)
+
+
+@approvals_app.command("deny")
+def deny(
+    request_id: str,
+    by: Annotated[str, typer.Option("--by")],
+    reason: Annotated[str, typer.Option("--reason")],
+    role: Annotated[str, typer.Option("--role")] = "team-lead",
+    db: DbOption = None,
+) -> None:
+    """Deny a pending request with a reason the model will be told."""
+    _decide(request_id, db, False, by, role, reason)

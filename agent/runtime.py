@@ -1,0 +1,54 @@
+"""Wire an Agent from configuration: domain, policy, store, model, approver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from agent.approvals import Approver
+from agent.config import Settings
+from agent.domain import Domain
+from agent.gate import Gate
+from agent.loop import Agent, Limits
+from agent.messages import ModelClient
+from agent.policy import Policy, load_policy
+from agent.store import utcnow
+
+
+def domain_policy(domain: Domain, path: Path | None = None) -> Policy:
+    """Load the policy (explicit path, else the domain's) and check it names real tools."""
+    policy = load_policy(path or domain.policy_path)
+    policy.check_tools({name: tool.effect for name, tool in domain.registry.tools.items()})
+    return policy
+
+
+def build_agent(
+    domain: Domain,
+    settings: Settings,
+    engine: Engine,
+    model: ModelClient,
+    *,
+    approver: Approver | None = None,
+    policy: Policy | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Agent:
+    """An Agent for this domain with limits and model settings taken from `settings`."""
+    gate = Gate(
+        engine=engine,
+        registry=domain.registry,
+        policy=policy or domain_policy(domain, settings.policy_path),
+        approver=approver,
+        max_invalid=settings.max_invalid_tool_calls,
+        approval_hours=settings.approval_expiry_hours,
+        clock=clock,
+    )
+    limits = Limits(
+        model=settings.model,
+        max_tokens=settings.max_tokens,
+        max_model_calls=settings.max_model_calls_per_message,
+        max_tool_calls=settings.max_tool_calls_per_conversation,
+    )
+    return Agent(engine=engine, model=model, gate=gate, system=domain.system_prompt, limits=limits)
