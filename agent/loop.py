@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.gate import Gate, Paused, Stop, record
+from agent.lease import Lease
 from agent.messages import ModelClient, ModelError, ModelRequest, Usage
 from agent.state import ConversationState, derive
 from agent.store import Conversation
@@ -84,6 +85,11 @@ class Agent:
     gate: Gate
     system: str
     limits: Limits
+    lease: Lease = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.lease is None:
+            self.lease = Lease(self.engine)
 
     def state(self, cid: str) -> ConversationState:
         """The conversation's state, rebuilt from its events."""
@@ -111,9 +117,21 @@ class Agent:
         return self.resume(cid)
 
     def resume(self, cid: str) -> RunResult:
-        """Continue from the store: pending calls first, then the model, until the turn ends."""
+        """Continue from the store, holding the conversation's lease while doing so."""
+        with Session(self.engine) as session:
+            if session.get(Conversation, cid) is None:
+                raise LookupError(f"no conversation {cid!r}")
+        self.lease.acquire(cid)
+        try:
+            return self._drive(cid)
+        finally:
+            self.lease.release(cid)
+
+    def _drive(self, cid: str) -> RunResult:
+        """Pending calls first, then the model, until the turn ends."""
         turn = Turn()
         while True:
+            self.lease.acquire(cid)  # renews; a worker that lost it waits instead of forking
             state = self.state(cid)
             if state.handed_off:
                 return self._finish(cid, turn, "handed_off", "transferred to a human")

@@ -26,6 +26,8 @@ class Conversation(SQLModel, table=True):
     id: str = Field(primary_key=True)
     created_at: datetime = Field(default_factory=utcnow)
     status: str = "open"
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
