@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ from sqlmodel import Session
 from agent.approvals import ApprovalRequest, Approver, check_decision, expiry
 from agent.execution import AlreadyExecuted, execute_once
 from agent.registry import FieldProblem, Tool, ToolContext, ToolRegistry, args_hash
-from agent.state import ConversationState
-from agent.store import utcnow
+from agent.state import ConversationState, derive
+from agent.store import Execution, utcnow
 from agent.transcript import (
     ApprovalDecided,
     ApprovalRequested,
@@ -29,6 +28,7 @@ from agent.transcript import (
     ValidationFailed,
     Verdict,
     append,
+    load,
 )
 
 
@@ -148,6 +148,8 @@ class Gate:
         tid, name, raw = block["id"], block["name"], block.get("input")
         if tid not in state.called:
             record(self.engine, cid, ToolCalled(tool_use_id=tid, name=name, input=raw))
+        if self._replay(cid, block):
+            return Resolved()
         tool = self.registry.get(name)
         if tool is None:
             known = ", ".join(self.registry.tools)
@@ -174,10 +176,35 @@ class Gate:
             outcome = self._approval(cid, state, block, tool, parsed, digest, decision, facts)
             if outcome is not None:
                 return outcome
-        # On AlreadyExecuted the recorded result is in the log; the caller re-reads it.
-        with contextlib.suppress(AlreadyExecuted):
+        try:
             execute_once(self.engine, cid, tid, tool, parsed, state.customer_id)
+        except AlreadyExecuted:
+            self._replay(cid, block)
         return Resolved()
+
+    def _replay(self, cid: str, block: dict[str, Any]) -> bool:
+        """If this tool_use id already ran, give the model the recorded result again."""
+        with Session(self.engine) as session:
+            done = session.get(Execution, (cid, block["id"]))
+            if done is None:
+                return False
+            fresh = derive(load(session, cid))
+        if block["id"] not in fresh.pending_ids():
+            return True  # the result of this very call is already in the log
+        if done.tool != block["name"]:
+            message = f"Error: tool_use id {block['id']} already ran {done.tool}; nothing ran"
+            result = ToolResulted(
+                tool_use_id=block["id"], name=block["name"], content=message, is_error=True
+            )
+        else:
+            result = ToolResulted(
+                tool_use_id=block["id"],
+                name=block["name"],
+                content=done.result,
+                is_error=done.is_error,
+            )
+        record(self.engine, cid, result)
+        return True
 
     def _invalid(
         self,

@@ -61,6 +61,10 @@ class ConversationState:
         """tool_use blocks of the last assistant message that have no result yet, in order."""
         return [b for b in self.open_tool_uses if b["id"] not in self.results]
 
+    def pending_ids(self) -> set[str]:
+        """Ids of the pending tool_use blocks."""
+        return {b["id"] for b in self.pending}
+
     def next_user_content(self) -> list[Block]:
         """The user turn to send next: tool results first (API order), then customer text."""
         content = [
