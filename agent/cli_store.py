@@ -14,7 +14,7 @@ from sqlmodel import Session
 from agent.approvals import ApprovalRow, QueueApprover
 from agent.config import ConfigError, Settings
 from agent.render import print_events
-from agent.store import make_engine
+from agent.store import Conversation, make_engine
 from agent.transcript import export_lines, load
 
 transcript_app = typer.Typer(
@@ -63,9 +63,11 @@ def export(
     engine = _queue(db).engine
     with Session(engine) as session:
         events = load(session, conversation_id)
+        conversation = session.get(Conversation, conversation_id)
+        meta = dict(conversation.meta) if conversation else {}
     if not events:
         _fail(f"no conversation {conversation_id!r}")
-    text = "\n".join(export_lines(events)) + "\n"
+    text = "\n".join(export_lines(events, meta)) + "\n"
     if output is None:
         typer.echo(text, nl=False)
     else:

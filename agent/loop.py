@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -86,6 +87,7 @@ class Agent:
     system: str
     limits: Limits
     lease: Lease = field(default=None)  # type: ignore[assignment]
+    meta: dict[str, Any] = field(default_factory=dict)  # what replay needs: data, policy, model
 
     def __post_init__(self) -> None:
         if self.lease is None:
@@ -100,7 +102,7 @@ class Agent:
         """Take one customer message and drive the conversation as far as it goes."""
         with Session(self.engine) as session, session.begin():
             if session.get(Conversation, cid) is None:
-                session.add(Conversation(id=cid))
+                session.add(Conversation(id=cid, meta=self.meta))
         state = self.state(cid)
         events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
             UserMessage(text=user_text)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -34,12 +36,14 @@ def build_agent(
     approver: Approver | None = None,
     policy: Policy | None = None,
     clock: Callable[[], datetime] = utcnow,
+    data_ref: dict[str, Any] | None = None,
 ) -> Agent:
     """An Agent for this domain with limits and model settings taken from `settings`."""
+    policy = policy or domain_policy(domain, settings.policy_path)
     gate = Gate(
         engine=engine,
         registry=domain.registry,
-        policy=policy or domain_policy(domain, settings.policy_path),
+        policy=policy,
         approver=approver,
         max_invalid=settings.max_invalid_tool_calls,
         approval_hours=settings.approval_expiry_hours,
@@ -51,4 +55,21 @@ def build_agent(
         max_model_calls=settings.max_model_calls_per_message,
         max_tool_calls=settings.max_tool_calls_per_conversation,
     )
-    return Agent(engine=engine, model=model, gate=gate, system=domain.system_prompt, limits=limits)
+    meta = {
+        "domain": domain.name,
+        "data": data_ref or {},
+        "policy": {"source": policy.source, "sha256": file_sha256(Path(policy.source))},
+        "model": {"model": settings.model, "max_tokens": settings.max_tokens},
+        "system_sha256": hashlib.sha256(domain.system_prompt.encode()).hexdigest(),
+    }
+    return Agent(
+        engine=engine, model=model, gate=gate, system=domain.system_prompt, limits=limits, meta=meta
+    )
+
+
+def file_sha256(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes, or None if it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -15,7 +16,7 @@ from agent.approvals import ApprovalRow, Approver, QueueApprover, ScriptedApprov
 from agent.config import Settings
 from agent.domain import Domain
 from agent.loop import Agent, RunResult
-from agent.runtime import build_agent, domain_policy
+from agent.runtime import build_agent, domain_policy, file_sha256
 from agent.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
 from agent.scripted import ScriptedModel, ScriptError, ScriptStep
 from agent.store import make_engine
@@ -37,6 +38,14 @@ def script_steps(scenario: Scenario) -> list[ScriptStep]:
                 )
             )
     return steps
+
+
+def data_ref(scenario: Scenario) -> dict[str, Any]:
+    """How to recreate the starting data: a demo seed, or a file with its hash."""
+    if "file" in scenario.data:
+        path = scenario.resolve(scenario.data["file"])
+        return {"file": str(path), "sha256": file_sha256(path)}
+    return {"demo_seed": int(scenario.data.get("demo_seed", 0))}
 
 
 def seed(domain: Domain, engine: Engine, scenario: Scenario) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -236,13 +237,12 @@ def load(session: Session, conversation_id: str) -> list[StoredEvent]:
     ]
 
 
-def export_lines(events: list[StoredEvent]) -> list[str]:
-    """JSONL lines: a header with the format version, then one event per line."""
-    import json
-
-    header = {"format_version": FORMAT_VERSION, "kind": "support-agent-transcript"}
+def export_lines(events: list[StoredEvent], meta: dict[str, Any] | None = None) -> list[str]:
+    """JSONL lines: a header (format version, conversation meta), then one event per line."""
+    header: dict[str, Any] = {"format_version": FORMAT_VERSION, "kind": "support-agent-transcript"}
     if events:
         header["conversation_id"] = events[0].conversation_id
-    lines = [json.dumps(header)]
+    header["meta"] = meta or {}
+    lines = [json.dumps(header, sort_keys=True, default=str)]
     lines += [e.model_dump_json() for e in events]
     return lines
