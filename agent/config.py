@@ -1,0 +1,157 @@
+"""Settings: explicit overrides > environment > TOML config file > defaults.
+
+The API key is deliberately not a setting: it comes from ANTHROPIC_API_KEY only.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_MODEL = "claude-sonnet-5-5"
+CONFIG_FILE_NAME = "support-agent.toml"
+CONFIG_PATH_ENV = "SUPPORT_AGENT_CONFIG"
+API_KEY_ENV = "ANTHROPIC_API_KEY"
+
+
+class ConfigError(Exception):
+    """A setting is invalid or a config file cannot be used; the message names the source."""
+
+
+class MissingApiKey(ConfigError):
+    """ANTHROPIC_API_KEY is not set (or empty)."""
+
+
+class Settings(BaseModel):
+    """Everything the agent can be configured with, validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(DEFAULT_MODEL, min_length=1)
+    max_tokens: int = Field(1024, gt=0)
+    db_url: str | None = None
+    base_url: str | None = None
+    timeout: float = Field(600.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+    max_model_calls_per_message: int = Field(10, gt=0)
+    max_tool_calls_per_conversation: int = Field(50, gt=0)
+    max_invalid_tool_calls: int = Field(3, ge=0)
+    policy_path: Path | None = None
+    approval_expiry_hours: float = Field(24.0, gt=0)
+    cache: bool = True
+
+    @classmethod
+    def load(
+        cls, overrides: dict[str, Any] | None = None, config_path: Path | None = None
+    ) -> Settings:
+        """Merge defaults, the config file, the environment and overrides, then validate."""
+        layers = [
+            _file_layer(config_path),
+            _env_layer(),
+            _overrides_layer(overrides or {}),
+        ]
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for layer_values, layer_sources in layers:
+            values.update(layer_values)
+            sources.update(layer_sources)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, sources)) from None
+
+
+ENV_VARS: dict[str, str] = {
+    "model": "SUPPORT_AGENT_MODEL",
+    "max_tokens": "SUPPORT_AGENT_MAX_TOKENS",
+    "db_url": "SUPPORT_AGENT_DB",
+    "base_url": "ANTHROPIC_BASE_URL",
+    "timeout": "SUPPORT_AGENT_TIMEOUT",
+    "max_retries": "SUPPORT_AGENT_MAX_RETRIES",
+    "max_model_calls_per_message": "SUPPORT_AGENT_MAX_MODEL_CALLS",
+    "max_tool_calls_per_conversation": "SUPPORT_AGENT_MAX_TOOL_CALLS",
+    "max_invalid_tool_calls": "SUPPORT_AGENT_MAX_INVALID_TOOL_CALLS",
+    "policy_path": "SUPPORT_AGENT_POLICY",
+    "approval_expiry_hours": "SUPPORT_AGENT_APPROVAL_EXPIRY_HOURS",
+    "cache": "SUPPORT_AGENT_CACHE",
+}
+"""The environment variable read for each setting."""
+
+Layer = tuple[dict[str, Any], dict[str, str]]
+
+
+def require_api_key() -> str:
+    """The API key from ANTHROPIC_API_KEY; raises MissingApiKey when unset or empty."""
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise MissingApiKey(f"{API_KEY_ENV} is not set: export {API_KEY_ENV} to call the API")
+    return key
+
+
+def find_config_file(config_path: Path | None = None) -> Path | None:
+    """The config file to read: the given path, $SUPPORT_AGENT_CONFIG, or ./support-agent.toml."""
+    if config_path is not None:
+        return config_path
+    from_env = os.environ.get(CONFIG_PATH_ENV, "").strip()
+    if from_env:
+        return Path(from_env)
+    default = Path.cwd() / CONFIG_FILE_NAME
+    return default if default.is_file() else None
+
+
+def _file_layer(config_path: Path | None) -> Layer:
+    path = find_config_file(config_path)
+    if path is None:
+        return {}, {}
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    source = f"config file {path}"
+    _reject_unknown(data, source)
+    if isinstance(data.get("policy_path"), str):
+        # Relative policy paths in a config file mean "next to this file".
+        data["policy_path"] = path.parent / data["policy_path"]
+    return data, dict.fromkeys(data, source)
+
+
+def _env_layer() -> Layer:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, var in ENV_VARS.items():
+        raw = os.environ.get(var, "").strip()
+        if raw:
+            values[name] = raw
+            sources[name] = f"environment variable {var}"
+    return values, sources
+
+
+def _overrides_layer(overrides: dict[str, Any]) -> Layer:
+    _reject_unknown(overrides, "overrides")
+    values = {name: value for name, value in overrides.items() if value is not None}
+    return values, dict.fromkeys(values, "overrides")
+
+
+def _reject_unknown(data: dict[str, Any], source: str) -> None:
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        known = ", ".join(Settings.model_fields)
+        raise ConfigError(f"unknown setting {unknown[0]!r} in {source} (known: {known})")
+
+
+def _describe(exc: ValidationError, sources: dict[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        source = sources.get(name, "defaults")
+        problems.append(
+            f"invalid setting {name} from {source}: {error['msg']} (got {error['input']!r})"
+        )
+    return "; ".join(problems)
