@@ -206,6 +206,10 @@ class Gate:
         record(self.engine, cid, result)
         return True
 
+    def _describe(self, tool: Tool, parsed: BaseModel) -> str:
+        with Session(self.engine) as session:
+            return tool.describe(parsed, session)
+
     def _invalid(
         self,
         cid: str,
@@ -277,7 +281,7 @@ class Gate:
                 else "the confirmation was for different arguments"
             )
             return self.refuse(cid, block, f"not executed: {why} ({answer.text!r}).")
-        summary = tool.describe(parsed)
+        summary = self._describe(tool, parsed)
         asked = state.confirmation_asked.get(block["id"])
         if asked is None or asked.args_hash != digest:
             record(
@@ -373,7 +377,7 @@ class Gate:
             input=parsed.model_dump(mode="json"),
             args_hash=digest,
             role=decision.role or "supervisor",
-            summary=tool.describe(parsed),
+            summary=self._describe(tool, parsed),
             reasons=list(decision.reasons),
             facts=facts,
             expires_at=expiry(self.approval_hours, self.clock()),

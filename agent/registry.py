@@ -37,7 +37,7 @@ class ToolOutput:
 
 
 ToolFunction = Callable[[ToolContext, Any], Any]
-Summarizer = Callable[[Any], str]
+Summarizer = Callable[[Any, Session | None], str]
 FactsFunction = Callable[[ToolContext, "Tool", BaseModel], dict[str, Any]]
 
 
@@ -60,10 +60,13 @@ class Tool:
             prop.pop("title", None)
         return {"name": self.name, "description": self.description, "input_schema": schema}
 
-    def describe(self, args: BaseModel) -> str:
-        """A plain-language summary of this exact call, shown to the customer or approver."""
+    def describe(self, args: BaseModel, session: Session | None = None) -> str:
+        """A plain-language summary of this exact call, shown to the customer or approver.
+
+        With a session the domain can state amounts (refund totals, price differences).
+        """
         if self.summarize is not None:
-            return self.summarize(args)
+            return self.summarize(args, session)
         rendered = ", ".join(f"{k}={v!r}" for k, v in args.model_dump().items())
         return f"{self.name}({rendered})"
 

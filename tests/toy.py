@@ -66,7 +66,7 @@ TOOLS = [
         SetInput,
         "write",
         set_value,
-        summarize=lambda a: f"set {a.name} to {a.value}",
+        summarize=lambda a, _session: f"set {a.name} to {a.value}",
     ),
     Tool("login", "Identify the customer.", LoginInput, "read", login),
     Tool("handoff", "Hand off to a human.", LookupInput, "read", handoff),

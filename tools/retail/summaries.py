@@ -1,0 +1,175 @@
+"""Plain-language sentences of exactly what a write call will do, for confirmations.
+
+Each summarizer takes the validated arguments and, optionally, a session: with a session
+it names amounts and items; without one (the registry's ``Summarizer`` passes only the
+arguments) it says the same from the arguments alone. Summaries never raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlmodel import Session
+
+from agent.registry import ToolError
+from tools.retail.inputs import (
+    CancelOrder,
+    ModifyOrderAddress,
+    ModifyOrderPayment,
+    ModifyUserAddress,
+    NewAddress,
+    ReturnItems,
+    SwapItems,
+)
+from tools.retail.orders import get_order, get_variant, net_paid_by_method, pick_items
+from tools.retail.schema import format_money
+
+
+def _with_data(session: Session | None, detailed: Callable[[Session], str], plain: str) -> str:
+    if session is None:
+        return plain
+    try:
+        return detailed(session)
+    except ToolError:
+        return plain
+
+
+def _address_text(args: NewAddress) -> str:
+    parts = [args.address1, args.address2, args.city, f"{args.state} {args.zip}", args.country]
+    return ", ".join(p for p in parts if p)
+
+
+def _ids(item_ids: list[str]) -> str:
+    return ", ".join(item_ids)
+
+
+def _item_label(item_id: str, options: dict[str, str]) -> str:
+    text = ", ".join(f"{k} {v}" for k, v in options.items())
+    return f"{item_id} ({text})" if text else item_id
+
+
+def summarize_cancel(args: CancelOrder, session: Session | None = None) -> str:
+    """Cancel order X (reason); what is refunded to which method."""
+    head = f"Cancel order {args.order_id} (reason: {args.reason})"
+
+    def detailed(s: Session) -> str:
+        refunds = net_paid_by_method(get_order(s, args.order_id).get_payments())
+        if not refunds:
+            return f"{head}; nothing was paid, so nothing is refunded."
+        parts = [f"{format_money(amount)} refunded to {method}" for method, amount in refunds]
+        return f"{head}; {' and '.join(parts)}."
+
+    plain = f"{head}; everything paid is refunded to the payment method(s) used."
+    return _with_data(session, detailed, plain)
+
+
+def summarize_order_address(args: ModifyOrderAddress, session: Session | None = None) -> str:
+    """Change the shipping address of order X to Y."""
+    return f"Change the shipping address of order {args.order_id} to {_address_text(args)}."
+
+
+def summarize_order_payment(args: ModifyOrderPayment, session: Session | None = None) -> str:
+    """Pay order X with method Y instead of the current one."""
+    new = args.payment_method_id
+
+    def detailed(s: Session) -> str:
+        payments = get_order(s, args.order_id).get_payments()
+        if len(payments) != 1:
+            raise ToolError("not exactly one payment")
+        old = payments[0]
+        return (
+            f"Pay order {args.order_id} with {new} instead of {old.payment_method_id}: "
+            f"{format_money(old.amount)} charged to {new} and refunded to {old.payment_method_id}."
+        )
+
+    plain = f"Pay order {args.order_id} with {new} instead of its current payment method, "
+    plain += "which is refunded."
+    return _with_data(session, detailed, plain)
+
+
+def _swap_text(session: Session, args: SwapItems) -> tuple[str, int]:
+    order = get_order(session, args.order_id)
+    items = order.get_items()
+    positions = pick_items(order, args.item_ids)
+    lines, difference = [], 0
+    for position, new_id in zip(positions, args.new_item_ids, strict=False):
+        old = items[position]
+        new = get_variant(session, new_id)
+        difference += new.price - old.price
+        old_label, new_label = (
+            _item_label(old.item_id, old.options),
+            _item_label(new_id, new.options),
+        )
+        lines.append(f"{old.name} {old_label} with {new_label}")
+    return "; ".join(lines), difference
+
+
+def _settlement(difference: int, method: str, *, now: bool) -> str:
+    when = "" if now else " when the exchange completes"
+    if difference > 0:
+        return f"the customer pays {format_money(difference)} more, charged to {method}{when}"
+    if difference < 0:
+        return f"{format_money(-difference)} is refunded to {method}{when}"
+    return "there is no price difference"
+
+
+def summarize_modify_items(args: SwapItems, session: Session | None = None) -> str:
+    """Replace items of pending order X; the difference and where it goes."""
+    tail = "Afterwards the order can no longer be modified or cancelled."
+
+    def detailed(s: Session) -> str:
+        text, difference = _swap_text(s, args)
+        settle = _settlement(difference, args.payment_method_id, now=True)
+        return f"In order {args.order_id}, replace {text}; {settle}. {tail}"
+
+    plain = (
+        f"In order {args.order_id}, replace items {_ids(args.item_ids)} with "
+        f"{_ids(args.new_item_ids)}; the price difference is settled with "
+        f"{args.payment_method_id}. {tail}"
+    )
+    return _with_data(session, detailed, plain)
+
+
+def summarize_exchange(args: SwapItems, session: Session | None = None) -> str:
+    """Request an exchange in delivered order X; the difference and where it goes."""
+    tail = "The customer sends the old items back; the order cannot be changed again."
+
+    def detailed(s: Session) -> str:
+        text, difference = _swap_text(s, args)
+        settle = _settlement(difference, args.payment_method_id, now=False)
+        return f"Exchange in order {args.order_id}: {text}; {settle}. {tail}"
+
+    plain = (
+        f"Exchange in order {args.order_id}: items {_ids(args.item_ids)} for "
+        f"{_ids(args.new_item_ids)}; the price difference is settled with "
+        f"{args.payment_method_id}. {tail}"
+    )
+    return _with_data(session, detailed, plain)
+
+
+def summarize_return(args: ReturnItems, session: Session | None = None) -> str:
+    """Return items of delivered order X; the refund and where it goes."""
+    head = f"Return items {_ids(args.item_ids)} of order {args.order_id}"
+
+    def detailed(s: Session) -> str:
+        order = get_order(s, args.order_id)
+        items = order.get_items()
+        amount = sum(items[p].price for p in pick_items(order, args.item_ids))
+        return (
+            f"{head}; {format_money(amount)} is refunded to {args.payment_method_id} once the "
+            "items are received. The order cannot be changed again."
+        )
+
+    plain = (
+        f"{head}; their price is refunded to {args.payment_method_id} once the items are "
+        "received. The order cannot be changed again."
+    )
+    return _with_data(session, detailed, plain)
+
+
+def summarize_user_address(args: ModifyUserAddress, session: Session | None = None) -> str:
+    """Change the address on account X to Y."""
+    return (
+        f"Change the address on account {args.user_id} to {_address_text(args)} "
+        "(existing orders keep their shipping address)."
+    )
