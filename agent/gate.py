@@ -55,6 +55,11 @@ class PolicyDecision(Protocol):
         """The role that must approve (verdict approve)."""
         ...
 
+    @property
+    def deciding_reasons(self) -> list[str]:
+        """Reasons of the rules whose verdict won."""
+        ...
+
 
 class PolicyEvaluator(Protocol):
     """Anything that turns (tool, effect, input, facts) into a decision."""
@@ -166,7 +171,9 @@ class Gate:
         self._note_decision(cid, state, tid, tool, decision, digest, facts)
         verdict = decision.verdict
         if verdict == "deny":
-            return self.refuse(cid, block, "refused by policy: " + " ".join(decision.reasons))
+            return self.refuse(
+                cid, block, "refused by policy: " + " ".join(decision.deciding_reasons)
+            )
         # Every write the policy does not outright allow needs the customer's yes first.
         if verdict == "confirm" or (verdict == "approve" and tool.effect == "write"):
             outcome = self._confirmation(cid, state, block, tool, parsed, digest)
@@ -378,7 +385,7 @@ class Gate:
             args_hash=digest,
             role=decision.role or "supervisor",
             summary=self._describe(tool, parsed),
-            reasons=list(decision.reasons),
+            reasons=list(decision.deciding_reasons),
             facts=facts,
             expires_at=expiry(self.approval_hours, self.clock()),
         )

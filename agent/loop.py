@@ -166,9 +166,9 @@ class Agent:
         outcome = self.gate.process(cid, state, block)
         if isinstance(outcome, Paused):
             turn.replies.append(
-                f"Please confirm: {outcome.summary}. Reply 'yes' to go ahead."
+                f"Please confirm: {outcome.summary.rstrip('.')}. Reply 'yes' to go ahead."
                 if outcome.kind == "confirmation"
-                else f"This needs a supervisor's approval first: {outcome.summary}."
+                else f"This needs a supervisor's approval first: {outcome.summary.rstrip('.')}."
             )
             return self._finish(
                 cid, turn, "paused", outcome.kind, [outcome.request_id or outcome.summary]

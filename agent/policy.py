@@ -99,6 +99,13 @@ class Decision:
     explain: list[RuleCheck]
     defaulted: bool = False
 
+    @property
+    def deciding_reasons(self) -> list[str]:
+        """Reasons of the rules whose verdict won (what the model or approver is told)."""
+        winners = {c.rule_id for c in self.explain if c.matched and c.verdict == self.verdict}
+        chosen = [r for rid, r in zip(self.rules, self.reasons, strict=True) if rid in winners]
+        return chosen or self.reasons
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
@@ -20,6 +21,23 @@ class ScriptStep(BaseModel):
     stop_reason: str = "end_turn"
     usage: Usage = Field(default_factory=lambda: Usage(input_tokens=100, output_tokens=20))
     expect_in_request: list[str] = Field(default_factory=list)
+
+
+def flatten(blocks: list[Block]) -> str:
+    """The readable text of content blocks: text, tool results, tool inputs as JSON."""
+    parts = []
+    for block in blocks:
+        match block.get("type"):
+            case "text":
+                parts.append(str(block.get("text", "")))
+            case "tool_result":
+                content = block.get("content", "")
+                parts.append(content if isinstance(content, str) else json.dumps(content))
+            case "tool_use":
+                parts.append(json.dumps(block.get("input"), sort_keys=True))
+            case _:
+                parts.append(json.dumps(block, sort_keys=True))
+    return "\n".join(parts)
 
 
 @dataclass
@@ -41,7 +59,7 @@ class ScriptedModel:
             )
         step = self.steps[self.position]
         self.position += 1
-        last = request.messages[-1].model_dump_json() if request.messages else ""
+        last = flatten(request.messages[-1].content) if request.messages else ""
         for needle in step.expect_in_request:
             if needle not in last:
                 raise ScriptError(

@@ -84,6 +84,10 @@ class ToyDecision:
     reasons: list[str] = field(default_factory=list)
     role: str | None = None
 
+    @property
+    def deciding_reasons(self) -> list[str]:
+        return self.reasons
+
 
 @dataclass
 class ToyPolicy:
