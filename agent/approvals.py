@@ -219,8 +219,14 @@ class QueueApprover:
             session.expunge(row)
             return row
 
-    def list(self, status: str | None = None) -> list[ApprovalRow]:
-        """Requests, oldest first, optionally of one status."""
+    def list(self, status: str | None = None, now: datetime | None = None) -> list[ApprovalRow]:
+        """Requests, oldest first, optionally of one status; overdue ones are marked expired."""
+        now = now or utcnow()
+        with Session(self.engine) as session, session.begin():
+            for row in session.exec(select(ApprovalRow).where(ApprovalRow.status == "pending")):
+                if ApprovalRequest.model_validate(row.request).expires_at <= now:
+                    row.status = "expired"
+                    session.add(row)
         with Session(self.engine) as session:
             query = select(ApprovalRow).order_by(ApprovalRow.created_at)  # type: ignore[arg-type]
             if status:

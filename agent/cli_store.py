@@ -76,7 +76,9 @@ def export(
 
 
 def _row_table(rows: list[ApprovalRow]) -> Table:
-    table = Table("request", "status", "conversation", "tool", "role", "summary", "expires")
+    table = Table("request", "status", "conversation", "tool", "role", "expires")
+    for column in table.columns:
+        column.overflow = "fold"
     for row in rows:
         req = row.request
         table.add_row(
@@ -85,8 +87,7 @@ def _row_table(rows: list[ApprovalRow]) -> Table:
             row.conversation_id,
             req.get("tool", ""),
             req.get("role", ""),
-            req.get("summary", ""),
-            str(req.get("expires_at")),
+            str(req.get("expires_at", ""))[:16],
         )
     return table
 
@@ -95,9 +96,26 @@ def _row_table(rows: list[ApprovalRow]) -> Table:
 def list_requests(
     db: DbOption = None,
     status: Annotated[str | None, typer.Option(help="pending, approved, …")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List approval requests, oldest first."""
-    console.print(_row_table(_queue(db).list(status)))
+    rows = _queue(db).list(status)
+    if as_json:
+        for row in rows:
+            typer.echo(
+                json.dumps(
+                    {
+                        "request_id": row.request_id,
+                        "status": row.status,
+                        "conversation_id": row.conversation_id,
+                        **row.request,
+                    },
+                    default=str,
+                    sort_keys=True,
+                )
+            )
+        return
+    console.print(_row_table(rows))
 
 
 @approvals_app.command("show")

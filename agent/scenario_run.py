@@ -131,12 +131,14 @@ def _run(
             result = _play(agent, queue, turn, cid, clock)
         except ScriptError as exc:
             outcome.failures.append(f"turn {number}: {exc}")
-            break
+            result = None
         with Session(engine) as session:
             events = load(session, cid)
         if printer:
             printer(events[seen:])
         seen = len(events)
+        if result is None:
+            break
         outcome.statuses.append(result.status)
         outcome.replies.append(result.reply)
         if model.position != expected_calls:
