@@ -189,9 +189,12 @@ class QueueApprover:
         role: str,
         reason: str,
         now: datetime | None = None,
+        roster: Mapping[str, list[str]] | None = None,
     ) -> ApprovalRow:
         """Store a supervisor's decision; refuses decided, unknown or expired requests."""
         now = now or utcnow()
+        if roster is not None and role not in roster.get(by, []):
+            raise ValueError(f"{by!r} does not hold the role {role!r} (see [approvers] in config)")
         with Session(self.engine) as session, session.begin():
             row = session.get(ApprovalRow, request_id, with_for_update=True)
             if row is None:

@@ -30,12 +30,15 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _queue(db: str | None) -> QueueApprover:
+def _settings(db: str | None) -> Settings:
     try:
-        url = Settings.load({"db_url": db} if db else None).db_url
+        return Settings.load({"db_url": db} if db else None)
     except ConfigError as exc:
         _fail(str(exc))
-    return QueueApprover(make_engine(url))
+
+
+def _queue(db: str | None) -> QueueApprover:
+    return QueueApprover(make_engine(_settings(db).db_url))
 
 
 @transcript_app.command("show")
@@ -135,8 +138,11 @@ def show_request(request_id: str, db: DbOption = None) -> None:
 def _decide(
     request_id: str, db: str | None, approved: bool, by: str, role: str, reason: str
 ) -> None:
+    roster = _settings(db).approvers
     try:
-        row = _queue(db).record(request_id, approved=approved, by=by, role=role, reason=reason)
+        row = _queue(db).record(
+            request_id, approved=approved, by=by, role=role, reason=reason, roster=roster
+        )
     except (LookupError, ValueError) as exc:
         _fail(str(exc))
     console.print(

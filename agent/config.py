@@ -43,6 +43,9 @@ class Settings(BaseModel):
     policy_path: Path | None = None
     approval_expiry_hours: float = Field(24.0, gt=0)
     cache: bool = True
+    approvers: dict[str, list[str]] | None = Field(
+        None, description="Who may approve: name -> roles ([approvers] table in the config file)."
+    )
 
     @classmethod
     def load(

@@ -47,6 +47,7 @@ def build_agent(
         approver=approver,
         max_invalid=settings.max_invalid_tool_calls,
         approval_hours=settings.approval_expiry_hours,
+        roster=settings.approvers,
         clock=clock,
     )
     limits = Limits(

@@ -140,3 +140,32 @@ def test_transcript_show_and_export(tmp_path):
     lines = out.read_text().splitlines()
     assert '"format_version": 1' in lines[0] and len(lines) == len(outcome.events) + 1
     assert invoke("transcript", "show", "nope", "--db", db).exit_code == 2
+
+
+def test_approver_roster_from_config_file(tmp_path, monkeypatch):
+    from agent.approvals import ApprovalRequest, QueueApprover, expiry
+    from agent.store import make_engine
+
+    config = tmp_path / "support-agent.toml"
+    config.write_text('[approvers]\nlee = ["team-lead"]\nsam = ["agent"]\n')
+    monkeypatch.setenv("SUPPORT_AGENT_CONFIG", str(config))
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    queue = QueueApprover(make_engine(db))
+    request = ApprovalRequest(
+        request_id="apr_1",
+        conversation_id="c",
+        tool_use_id="t",
+        tool="x",
+        input={},
+        args_hash="h",
+        role="team-lead",
+        summary="s",
+        expires_at=expiry(1),
+    )
+    assert queue.decide(request) is None
+    refused = invoke(
+        "approvals", "approve", "apr_1", "--by", "sam", "--role", "team-lead", "--db", db
+    )
+    assert refused.exit_code == 2 and "does not hold the role" in refused.output
+    ok = invoke("approvals", "approve", "apr_1", "--by", "lee", "--role", "team-lead", "--db", db)
+    assert ok.exit_code == 0

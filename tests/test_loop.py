@@ -248,3 +248,17 @@ def test_tool_call_limit(engine):
     )
     agent.run("c1", "x")
     assert "tool call limit" in model.requests[3].messages[-1].content[0]["content"]
+
+
+def test_roster_requires_the_approver_to_hold_the_role(engine):
+    answer = {"approved": True, "by": "sam", "role": "team-lead"}
+    agent, model = make_agent(
+        engine,
+        [call("set_value", {"name": "a", "value": 900}, "t1"), text("no")],
+        approver=ScriptedApprover([answer]),
+    )
+    agent.gate.roster = {"lee": ["team-lead"], "sam": ["agent"]}
+    agent.run("c1", "big")
+    agent.run("c1", "yes")
+    assert value(engine).value == 1
+    assert "does not hold the role" in model.requests[1].messages[-1].content[0]["content"]
