@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ class Settings(BaseModel):
     policy_path: Path | None = None
     approval_expiry_hours: float = Field(24.0, gt=0)
     cache: bool = True
+    max_tokens_per_conversation: int | None = Field(None, gt=0)
+    max_dollars_per_conversation: Decimal | None = Field(None, gt=0)
     approvers: dict[str, list[str]] | None = Field(
         None, description="Who may approve: name -> roles ([approvers] table in the config file)."
     )
@@ -81,6 +84,8 @@ ENV_VARS: dict[str, str] = {
     "policy_path": "SUPPORT_AGENT_POLICY",
     "approval_expiry_hours": "SUPPORT_AGENT_APPROVAL_EXPIRY_HOURS",
     "cache": "SUPPORT_AGENT_CACHE",
+    "max_tokens_per_conversation": "SUPPORT_AGENT_MAX_CONVERSATION_TOKENS",
+    "max_dollars_per_conversation": "SUPPORT_AGENT_MAX_CONVERSATION_DOLLARS",
 }
 """The environment variable read for each setting."""
 

@@ -27,6 +27,7 @@ from agent.transcript import (
     UserMessage,
     load,
 )
+from agent.usage import Budget
 
 YES = re.compile(r"^\s*(yes|y|yep|yeah|confirm|confirmed|i confirm)\b", re.IGNORECASE)
 DONE_REASONS = {"end_turn": "", "stop_sequence": "stop sequence reached"}
@@ -75,6 +76,7 @@ class Limits:
     max_tokens: int
     max_model_calls: int = 10
     max_tool_calls: int = 50
+    budget: Budget = field(default_factory=Budget)
 
 
 @dataclass
@@ -183,6 +185,10 @@ class Agent:
             return self._finish(
                 cid, turn, "failed", f"model call limit ({self.limits.max_model_calls}) reached"
             )
+        spent = self.limits.budget.exceeded(self.limits.model, state.usage)
+        if spent:
+            record(self.engine, cid, ErrorOccurred(kind="budget", message=spent))
+            return self._finish(cid, turn, "failed", spent)
         turn.calls += 1
         try:
             response = self._call_model(cid, state)

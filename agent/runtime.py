@@ -18,6 +18,7 @@ from agent.loop import Agent, Limits
 from agent.messages import ModelClient
 from agent.policy import Policy, load_policy
 from agent.store import utcnow
+from agent.usage import Budget
 
 
 def domain_policy(domain: Domain, path: Path | None = None) -> Policy:
@@ -55,6 +56,7 @@ def build_agent(
         max_tokens=settings.max_tokens,
         max_model_calls=settings.max_model_calls_per_message,
         max_tool_calls=settings.max_tool_calls_per_conversation,
+        budget=Budget(settings.max_tokens_per_conversation, settings.max_dollars_per_conversation),
     )
     meta = {
         "domain": domain.name,

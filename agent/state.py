@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.messages import Block, ChatMessage
+from agent.messages import Block, ChatMessage, Usage
 from agent.transcript import (
     ApprovalDecided,
     ApprovalRequested,
@@ -54,6 +54,7 @@ class ConversationState:
     approvals: dict[str, ApprovalDecided] = field(default_factory=dict)
     handed_off: bool = False
     last_response: ModelResponded | None = None
+    usage: Usage = field(default_factory=Usage)
     finished: RunFinished | None = None
 
     @property
@@ -93,6 +94,7 @@ def _apply(state: ConversationState, ev: object) -> None:  # noqa: C901 - one ar
             state.open_tool_uses = message.blocks_of("tool_use")
             state.results, state.texts = {}, []
             state.last_response = ev
+            state.usage = state.usage + ev.usage
             state.finished = None
         case ToolCalled(tool_use_id=tid):
             if tid not in state.called:
