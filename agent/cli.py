@@ -14,6 +14,7 @@ from rich.console import Console
 from agent import cli_store
 from agent.config import ConfigError, MissingApiKey, Settings, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
+from agent.lease import ConversationBusy
 from agent.logs import configure_logging
 from agent.policy import PolicyError
 from agent.policy_cli import app as policy_app
@@ -168,7 +169,10 @@ def resume(
         AnthropicModel(settings, api_key=key),
         approver=QueueApprover(engine),
     )
-    result = agent.resume(conversation_id)
+    try:
+        result = agent.resume(conversation_id)
+    except ConversationBusy as exc:
+        fail(str(exc))
     with Session(engine) as session:
         print_events(console, load(session, conversation_id)[before:])
     console.print(f"status: {result.status} {result.reason}")
