@@ -100,9 +100,15 @@ def chat(
     db: DbOption = None,
     domain: DomainOption = DEFAULT_DOMAIN,
     conversation: Annotated[str | None, typer.Option(help="Continue this conversation.")] = None,
+    supervisor: Annotated[
+        str | None, typer.Option(help="Approve at this terminal as NAME (else: the queue).")
+    ] = None,
+    supervisor_role: Annotated[
+        str, typer.Option(help="The role --supervisor holds.")
+    ] = "team-lead",
 ) -> None:
     """Talk to Claude as a customer (needs ANTHROPIC_API_KEY)."""
-    from agent.approvals import ConsoleApprover
+    from agent.approvals import Approver, ConsoleApprover, QueueApprover
     from agent.models import AnthropicModel
     from agent.runtime import build_agent
 
@@ -116,8 +122,10 @@ def chat(
     model = AnthropicModel(
         settings, api_key=key, on_text=lambda t: console.print(t, end="", highlight=False)
     )
-    approver = ConsoleApprover(
-        by="console", role="team-lead", ask=console.input, show=console.print
+    approver: Approver = (
+        ConsoleApprover(by=supervisor, role=supervisor_role, ask=console.input, show=console.print)
+        if supervisor
+        else QueueApprover(engine)
     )
     agent = build_agent(dom, settings, engine, model, approver=approver)
     cid = conversation or f"chat-{uuid.uuid4().hex[:8]}"

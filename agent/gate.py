@@ -121,6 +121,24 @@ def describe_problems(tool: str, problems: list[FieldProblem]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Call:
+    """One validated tool call on its way through the gate, with its facts and decision."""
+
+    cid: str
+    block: dict[str, Any]
+    tool: Tool
+    args: BaseModel
+    digest: str
+    facts: dict[str, Any]
+    decision: PolicyDecision
+
+    @property
+    def tid(self) -> str:
+        """The tool_use id."""
+        return str(self.block["id"])
+
+
 @dataclass
 class Gate:
     """Decides and executes each tool_use block; nothing else runs tools."""
@@ -162,25 +180,18 @@ class Gate:
         parsed = self.registry.validate(tool, raw)
         if isinstance(parsed, list):
             return self._invalid(cid, state, block, parsed)
-        dumped = parsed.model_dump(mode="json")
-        digest = args_hash(name, dumped)
-        with Session(self.engine) as session:
-            ctx = ToolContext(session=session, conversation_id=cid, customer_id=state.customer_id)
-            facts = self.registry.facts_for(ctx, tool, parsed)
-        decision = self.policy.evaluate(name, tool.effect, dumped, facts)
-        self._note_decision(cid, state, tid, tool, decision, digest, facts)
-        verdict = decision.verdict
+        call = self._decide(cid, state, block, tool, parsed)
+        verdict = call.decision.verdict
         if verdict == "deny":
-            return self.refuse(
-                cid, block, "refused by policy: " + " ".join(decision.deciding_reasons)
-            )
+            reasons = " ".join(call.decision.deciding_reasons)
+            return self.refuse(cid, block, f"refused by policy: {reasons}")
         # Every write the policy does not outright allow needs the customer's yes first.
         if verdict == "confirm" or (verdict == "approve" and tool.effect == "write"):
-            outcome = self._confirmation(cid, state, block, tool, parsed, digest)
+            outcome = self._confirmation(call, state)
             if outcome is not None:
                 return outcome
         if verdict == "approve":
-            outcome = self._approval(cid, state, block, tool, parsed, digest, decision, facts)
+            outcome = self._approval(call, state)
             if outcome is not None:
                 return outcome
         try:
@@ -188,6 +199,36 @@ class Gate:
         except AlreadyExecuted:
             self._replay(cid, block)
         return Resolved()
+
+    def _decide(
+        self,
+        cid: str,
+        state: ConversationState,
+        block: dict[str, Any],
+        tool: Tool,
+        parsed: BaseModel,
+    ) -> Call:
+        """Compute facts, ask the policy, and record the decision when it is new."""
+        dumped = parsed.model_dump(mode="json")
+        with Session(self.engine) as session:
+            ctx = ToolContext(session=session, conversation_id=cid, customer_id=state.customer_id)
+            facts = self.registry.facts_for(ctx, tool, parsed)
+        decision = self.policy.evaluate(tool.name, tool.effect, dumped, facts)
+        call = Call(cid, block, tool, parsed, args_hash(tool.name, dumped), facts, decision)
+        event = GateDecided(
+            tool_use_id=call.tid,
+            name=tool.name,
+            verdict=decision.verdict,
+            args_hash=call.digest,
+            rules=list(decision.rules),
+            reasons=list(decision.reasons),
+            role=decision.role,
+            facts=facts,
+        )
+        previous = state.decisions.get(call.tid)
+        if previous is None or previous.model_dump() != event.model_dump():
+            record(self.engine, cid, event)
+        return call
 
     def _replay(self, cid: str, block: dict[str, Any]) -> bool:
         """If this tool_use id already ran, give the model the recorded result again."""
@@ -213,9 +254,9 @@ class Gate:
         record(self.engine, cid, result)
         return True
 
-    def _describe(self, tool: Tool, parsed: BaseModel) -> str:
+    def _describe(self, call: Call) -> str:
         with Session(self.engine) as session:
-            return tool.describe(parsed, session)
+            return call.tool.describe(call.args, session)
 
     def _invalid(
         self,
@@ -240,166 +281,99 @@ class Gate:
             return Stop(f"{self.max_invalid} invalid calls in a row to {name}")
         return Resolved()
 
-    def _note_decision(
-        self,
-        cid: str,
-        state: ConversationState,
-        tid: str,
-        tool: Tool,
-        decision: PolicyDecision,
-        digest: str,
-        facts: dict[str, Any],
-    ) -> None:
-        event = GateDecided(
-            tool_use_id=tid,
-            name=tool.name,
-            verdict=decision.verdict,
-            args_hash=digest,
-            rules=list(decision.rules),
-            reasons=list(decision.reasons),
-            role=decision.role,
-            facts=facts,
-        )
-        previous = state.decisions.get(tid)
-        if previous is None or previous.model_dump() != event.model_dump():
-            record(self.engine, cid, event)
-
-    def _confirmation(
-        self,
-        cid: str,
-        state: ConversationState,
-        block: dict[str, Any],
-        tool: Tool,
-        parsed: BaseModel,
-        digest: str,
-    ) -> Outcome | None:
+    def _confirmation(self, call: Call, state: ConversationState) -> Outcome | None:
         """None when the customer confirmed exactly these arguments."""
-        answer = state.confirmations.get(block["id"])
-        if (
-            answer is not None
-            and answer.type == "confirmation_given"
-            and answer.args_hash == digest
-        ):
-            return None
+        answer = state.confirmations.get(call.tid)
         if answer is not None:
+            if answer.type == "confirmation_given" and answer.args_hash == call.digest:
+                return None
             why = (
                 "the customer declined"
                 if answer.type == "confirmation_declined"
                 else "the confirmation was for different arguments"
             )
-            return self.refuse(cid, block, f"not executed: {why} ({answer.text!r}).")
-        summary = self._describe(tool, parsed)
-        asked = state.confirmation_asked.get(block["id"])
-        if asked is None or asked.args_hash != digest:
+            return self.refuse(call.cid, call.block, f"not executed: {why} ({answer.text!r}).")
+        summary = self._describe(call)
+        asked = state.confirmation_asked.get(call.tid)
+        if asked is None or asked.args_hash != call.digest:
             record(
                 self.engine,
-                cid,
-                ConfirmationRequested(tool_use_id=block["id"], args_hash=digest, summary=summary),
+                call.cid,
+                ConfirmationRequested(tool_use_id=call.tid, args_hash=call.digest, summary=summary),
             )
         return Paused("confirmation", summary)
 
-    def _approval(
-        self,
-        cid: str,
-        state: ConversationState,
-        block: dict[str, Any],
-        tool: Tool,
-        parsed: BaseModel,
-        digest: str,
-        decision: PolicyDecision,
-        facts: dict[str, Any],
-    ) -> Outcome | None:
+    def _approval(self, call: Call, state: ConversationState) -> Outcome | None:
         """None when a supervisor with the right role approved exactly these arguments."""
-        tid = block["id"]
-        done = state.approvals.get(tid)
-        if done is not None and done.approved and done.args_hash == digest:
-            return None
+        done = state.approvals.get(call.tid)
         if done is not None:
+            if done.approved and done.args_hash == call.digest:
+                return None
             return self.refuse(
-                cid, block, f"not executed: supervisor approval refused: {done.reason}"
+                call.cid, call.block, f"not executed: supervisor approval refused: {done.reason}"
             )
         if self.approver is None:
             return self.refuse(
-                cid,
-                block,
+                call.cid,
+                call.block,
                 "not executed: supervisor approval is required but no approver is configured",
             )
-        request = self._request(cid, state, block, tool, parsed, digest, decision, facts)
+        request = self._request(call, state)
         answer = self.approver.decide(request)
         now = self.clock()
         ok, why = check_decision(request, answer, now=now, roster=self.roster)
         if answer is None and now < request.expires_at:
             return Paused("approval", request.summary, request.request_id)
-        by = getattr(answer, "by", "system")
-        role = getattr(answer, "role", request.role)
         record(
             self.engine,
-            cid,
+            call.cid,
             ApprovalDecided(
-                tool_use_id=tid,
+                tool_use_id=call.tid,
                 request_id=request.request_id,
-                args_hash=digest,
+                args_hash=call.digest,
                 approved=ok,
-                by=str(by),
-                role=str(role),
+                by=str(getattr(answer, "by", "system")),
+                role=str(getattr(answer, "role", request.role)),
                 reason=why,
                 decided_at=now,
             ),
         )
         if ok:
             return None
-        return self.refuse(cid, block, f"not executed: supervisor approval refused: {why}")
+        return self.refuse(
+            call.cid, call.block, f"not executed: supervisor approval refused: {why}"
+        )
 
-    def _request(
-        self,
-        cid: str,
-        state: ConversationState,
-        block: dict[str, Any],
-        tool: Tool,
-        parsed: BaseModel,
-        digest: str,
-        decision: PolicyDecision,
-        facts: dict[str, Any],
-    ) -> ApprovalRequest:
-        asked = state.approval_asked.get(block["id"])
-        if asked is not None and asked.args_hash == digest:
-            return ApprovalRequest(
-                request_id=asked.request_id,
-                conversation_id=cid,
-                tool_use_id=block["id"],
-                tool=tool.name,
-                input=parsed.model_dump(mode="json"),
-                args_hash=digest,
-                role=asked.role,
-                summary=asked.summary,
-                reasons=asked.reasons,
-                facts=facts,
-                expires_at=asked.expires_at,
-            )
+    def _request(self, call: Call, state: ConversationState) -> ApprovalRequest:
+        """The approval request for this call: the one already asked, or a new recorded one."""
+        asked = state.approval_asked.get(call.tid)
+        if asked is not None and asked.args_hash != call.digest:
+            asked = None  # arguments changed: a fresh request, never the old decision
         request = ApprovalRequest(
-            request_id=f"apr_{uuid.uuid4().hex[:12]}",
-            conversation_id=cid,
-            tool_use_id=block["id"],
-            tool=tool.name,
-            input=parsed.model_dump(mode="json"),
-            args_hash=digest,
-            role=decision.role or "supervisor",
-            summary=self._describe(tool, parsed),
-            reasons=list(decision.deciding_reasons),
-            facts=facts,
-            expires_at=expiry(self.approval_hours, self.clock()),
+            request_id=asked.request_id if asked else f"apr_{uuid.uuid4().hex[:12]}",
+            conversation_id=call.cid,
+            tool_use_id=call.tid,
+            tool=call.tool.name,
+            input=call.args.model_dump(mode="json"),
+            args_hash=call.digest,
+            role=asked.role if asked else call.decision.role or "supervisor",
+            summary=asked.summary if asked else self._describe(call),
+            reasons=asked.reasons if asked else list(call.decision.deciding_reasons),
+            facts=call.facts,
+            expires_at=asked.expires_at if asked else expiry(self.approval_hours, self.clock()),
         )
-        record(
-            self.engine,
-            cid,
-            ApprovalRequested(
-                tool_use_id=request.tool_use_id,
-                request_id=request.request_id,
-                args_hash=digest,
-                role=request.role,
-                summary=request.summary,
-                reasons=request.reasons,
-                expires_at=request.expires_at,
-            ),
-        )
+        if asked is None:
+            record(
+                self.engine,
+                call.cid,
+                ApprovalRequested(
+                    tool_use_id=call.tid,
+                    request_id=request.request_id,
+                    args_hash=call.digest,
+                    role=request.role,
+                    summary=request.summary,
+                    reasons=request.reasons,
+                    expires_at=request.expires_at,
+                ),
+            )
         return request
