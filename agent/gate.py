@@ -99,12 +99,19 @@ class Stop:
 Outcome = Resolved | Paused | Stop
 
 
-def record(engine: Engine, conversation_id: str, *events: BaseModel) -> None:
-    """Append events in their own transaction, retrying if another writer took the seq."""
+def record(
+    engine: Engine,
+    conversation_id: str,
+    *events: BaseModel,
+    also: Callable[[Session], None] | None = None,
+) -> None:
+    """Append events (and run `also` in the same transaction), retrying on a taken seq."""
     for attempt in range(5):
         try:
             with Session(engine) as session, session.begin():
                 append(session, conversation_id, *events)
+                if also is not None:
+                    also(session)
             return
         except IntegrityError:
             if attempt == 4:

@@ -251,14 +251,13 @@ class Agent:
         awaiting: list[str] | None = None,
     ) -> RunResult:
         reply = "\n\n".join(turn.replies)
-        record(
-            self.engine,
-            cid,
-            RunFinished(status=status, reason=reason, reply=reply, usage=turn.usage),
-        )
-        with Session(self.engine) as session, session.begin():
+        finished = RunFinished(status=status, reason=reason, reply=reply, usage=turn.usage)
+
+        def set_status(session: Session) -> None:
             conversation = session.get(Conversation, cid)
             if conversation is not None:
                 conversation.status = status
                 session.add(conversation)
+
+        record(self.engine, cid, finished, also=set_status)  # event and status together
         return RunResult(cid, status, reply, turn.usage, reason, awaiting or [])
