@@ -141,10 +141,14 @@ def chat(
             break
         result = agent.run(cid, text)
         console.print()
-        if result.status != "done":
-            console.print(f"[dim]({result.status}: {result.reason})[/]")
+        if result.status == "paused" and result.reason == "confirmation":
             for line in result.awaiting:
-                console.print(f"[yellow]waiting for:[/] {line}")
+                console.print(f"[yellow]Please confirm:[/] {line} Reply 'yes' to go ahead.")
+        elif result.status == "paused":
+            for line in result.awaiting:
+                console.print(f"[magenta]Waiting for a supervisor's approval[/] ({line}).")
+        elif result.status != "done":
+            console.print(f"[dim]({result.status}: {result.reason})[/]")
 
 
 @app.command()
