@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from loguru import logger
 from rich.console import Console
 
 from agent import cli_store
-from agent.config import ConfigError, MissingApiKey, Settings, require_api_key
+from agent.cli_common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, DbOption, fail, settings_for
+from agent.config import MissingApiKey, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.lease import ConversationBusy
 from agent.logs import configure_logging
@@ -33,22 +34,18 @@ app.add_typer(cli_store.transcript_app, name="transcript")
 app.add_typer(cli_store.approvals_app, name="approvals")
 console = Console()
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")]
 DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One clear line on stderr, no traceback."""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def settings_for(db: str | None = None) -> Settings:
-    """Settings from config file and environment, with the --db flag on top."""
-    try:
-        return Settings.load({"db_url": db} if db else None)
-    except ConfigError as exc:
-        fail(str(exc))
+@app.callback()
+def global_options(
+    model: Annotated[str | None, typer.Option(help="Model id (else config/env).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="max_tokens per reply.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (TOML).")] = None,
+) -> None:
+    """Options that apply to every command: model, max_tokens, config file."""
+    GLOBAL_OVERRIDES.update({"model": model, "max_tokens": max_tokens})
+    GLOBAL_CONFIG[:] = [config] if config else []
 
 
 def domain_for(spec: str) -> Domain:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from agent.approvals import ApprovalRow, QueueApprover
-from agent.config import ConfigError, Settings
+from agent.cli_common import DbOption, fail, settings_for
 from agent.render import print_events
 from agent.store import Conversation, make_engine
 from agent.transcript import export_lines, load
@@ -22,23 +22,10 @@ transcript_app = typer.Typer(
 )
 approvals_app = typer.Typer(help="The supervisor approval queue.", no_args_is_help=True)
 console = Console()
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")]
-
-
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
-def _settings(db: str | None) -> Settings:
-    try:
-        return Settings.load({"db_url": db} if db else None)
-    except ConfigError as exc:
-        _fail(str(exc))
 
 
 def _queue(db: str | None) -> QueueApprover:
-    return QueueApprover(make_engine(_settings(db).db_url))
+    return QueueApprover(make_engine(settings_for(db).db_url))
 
 
 @transcript_app.command("show")
@@ -52,7 +39,7 @@ def show(
     with Session(engine) as session:
         events = load(session, conversation_id)
     if not events:
-        _fail(f"no conversation {conversation_id!r}")
+        fail(f"no conversation {conversation_id!r}")
     print_events(console, events, verbose=verbose)
 
 
@@ -69,7 +56,7 @@ def export(
         conversation = session.get(Conversation, conversation_id)
         meta = dict(conversation.meta) if conversation else {}
     if not events:
-        _fail(f"no conversation {conversation_id!r}")
+        fail(f"no conversation {conversation_id!r}")
     text = "\n".join(export_lines(events, meta)) + "\n"
     if output is None:
         typer.echo(text, nl=False)
@@ -126,7 +113,7 @@ def show_request(request_id: str, db: DbOption = None) -> None:
     """Show one request: tool, arguments, facts, reasons and any decision."""
     rows = [r for r in _queue(db).list() if r.request_id == request_id]
     if not rows:
-        _fail(f"no approval request {request_id!r}")
+        fail(f"no approval request {request_id!r}")
     console.print_json(
         json.dumps(
             {"status": rows[0].status, "request": rows[0].request, "decision": rows[0].decision},
@@ -138,13 +125,13 @@ def show_request(request_id: str, db: DbOption = None) -> None:
 def _decide(
     request_id: str, db: str | None, approved: bool, by: str, role: str, reason: str
 ) -> None:
-    roster = _settings(db).approvers
+    roster = settings_for(db).approvers
     try:
         row = _queue(db).record(
             request_id, approved=approved, by=by, role=role, reason=reason, roster=roster
         )
     except (LookupError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(
         f"{row.request_id}: {row.status} by {by} ({role}); "
         f"run `support-agent resume {row.conversation_id}` to continue"
