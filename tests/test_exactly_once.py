@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agent.approvals import QueueApprover
 from agent.store import Event, Execution, make_engine
@@ -44,8 +44,8 @@ def assert_once(url: str, cid: str, name: str) -> None:
         runs = s.exec(select(Execution).where(Execution.conversation_id == cid)).all()
         assert [r.tool for r in runs] == ["set_value"]
         seqs = s.exec(
-            select(Event.seq).where(Event.conversation_id == cid).order_by(Event.seq)
-        ).all()  # type: ignore[arg-type]
+            select(Event.seq).where(Event.conversation_id == cid).order_by(col(Event.seq))
+        ).all()
         assert list(seqs) == list(range(1, len(seqs) + 1))
     engine.dispose()
 

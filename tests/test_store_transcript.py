@@ -43,7 +43,8 @@ def test_history_rebuilt_from_events_puts_tool_results_before_text():
         ],
         stop_reason="tool_use",
     )
-    from agent.transcript import StoredEvent, utcnow
+    from agent.store import utcnow
+    from agent.transcript import StoredEvent
 
     events = [
         UserMessage(text="hi"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agent.registry import FieldProblem
 from tools.retail import DOMAIN
+from tools.retail.inputs import CancelOrder, SwapItems
 from tools.retail.summaries import summarize_cancel, summarize_modify_items
 
 WRITES = {
@@ -21,6 +24,7 @@ WRITES = {
 
 def problems(tool, raw):
     spec = DOMAIN.registry.get(tool)
+    assert spec is not None
     result = DOMAIN.registry.validate(spec, raw)
     assert isinstance(result, list), f"{tool} accepted {raw}"
     assert all(isinstance(p, FieldProblem) for p in result)
@@ -99,19 +103,24 @@ def test_reason_problem_names_the_choices():
 
 def test_whitespace_is_trimmed():
     spec = DOMAIN.registry.get("get_order_details")
+    assert spec is not None
     parsed = DOMAIN.registry.validate(spec, {"order_id": " #W1 "})
+    assert not isinstance(parsed, list), parsed
     assert parsed.model_dump() == {"order_id": "#W1"}
 
 
 def test_summaries_without_and_with_data(mini):
     spec = DOMAIN.registry.get("cancel_pending_order")
+    assert spec is not None
     args = DOMAIN.registry.validate(spec, {"order_id": "#W3", "reason": "no longer needed"})
+    assert isinstance(args, CancelOrder), args
     assert spec.describe(args).startswith("Cancel order #W3 (reason: no longer needed)")
     assert summarize_cancel(args, mini) == (
         "Cancel order #W3 (reason: no longer needed); $10.00 refunded to credit_card_1 "
         "and $2.50 refunded to gift_card_1."
     )
     spec = DOMAIN.registry.get("modify_pending_order_items")
+    assert spec is not None
     args = DOMAIN.registry.validate(
         spec,
         {
@@ -121,12 +130,13 @@ def test_summaries_without_and_with_data(mini):
             "payment_method_id": "paypal_1",
         },
     )
+    assert isinstance(args, SwapItems), args
     assert "$20.00 more, charged to paypal_1" in summarize_modify_items(args, mini)
     assert "no longer be modified or cancelled" in spec.describe(args)
 
 
 def test_every_summary_works_with_and_without_data(mini):
-    samples = {
+    samples: dict[str, Any] = {
         "cancel_pending_order": {"order_id": "#W1", "reason": "ordered by mistake"},
         "modify_pending_order_address": {
             "order_id": "#W1",
@@ -166,14 +176,14 @@ def test_every_summary_works_with_and_without_data(mini):
     assert set(samples) == WRITES
     for name, raw in samples.items():
         spec = DOMAIN.registry.get(name)
+        assert spec is not None and spec.summarize is not None
         args = DOMAIN.registry.validate(spec, raw)
-        plain, detailed = spec.summarize(args), spec.summarize(args, mini)
+        plain, detailed = spec.summarize(args, None), spec.summarize(args, mini)
         assert raw.get("order_id", raw.get("user_id")) in plain and detailed
-    detailed = DOMAIN.registry.get("exchange_delivered_order_items").summarize(
-        DOMAIN.registry.validate(
-            DOMAIN.registry.get("exchange_delivered_order_items"),
-            samples["exchange_delivered_order_items"],
-        ),
+    exchange = DOMAIN.registry.get("exchange_delivered_order_items")
+    assert exchange is not None and exchange.summarize is not None
+    detailed = exchange.summarize(
+        DOMAIN.registry.validate(exchange, samples["exchange_delivered_order_items"]),
         mini,
     )
     assert "Widget 101 (color red) with 102 (color blue)" in detailed

@@ -36,7 +36,9 @@ def test_round_trip_tools_and_facts_on_postgres(pg_url, mini_doc, call, context)
             assert exported["orders"]["#W3"]["status"] == "cancelled"
             assert exported["users"]["ann_1"]["payment_methods"]["gift_card_1"]["balance"] == 7.5
             spec = DOMAIN.registry.get("get_order_details")
+            assert spec is not None
             args = DOMAIN.registry.validate(spec, {"order_id": "#W3"})
+            assert not isinstance(args, list), args
             facts = DOMAIN.registry.facts_for(context(session), spec, args)
             assert facts["refunds_last_30_days"] == 1
     finally:

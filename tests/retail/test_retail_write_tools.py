@@ -314,7 +314,8 @@ def test_refusal_changes_nothing(mini, call, snapshot, tool, args, message):
 
 def test_cancel_rejects_an_unknown_reason_even_without_validation(mini, context, snapshot):
     before = snapshot(mini)
-    args = CancelOrder.model_construct(order_id="#W1", reason="changed my mind")
+    # Deliberately invalid reason, bypassing validation: the wrong value is the point.
+    args = CancelOrder.model_construct(order_id="#W1", reason="changed my mind")  # type: ignore[arg-type]
     with pytest.raises(
         ToolError, match="reason must be 'no longer needed' or 'ordered by mistake'"
     ):
