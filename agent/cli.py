@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from loguru import logger
 from rich.console import Console
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from agent import cli_store
+from agent.approvals import Approver
 from agent.cli_common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, DbOption, fail, settings_for
 from agent.config import MissingApiKey, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.lease import ConversationBusy
 from agent.logs import configure_logging
+from agent.loop import Agent
 from agent.policy import PolicyError
 from agent.policy_cli import app as policy_app
 from agent.render import print_events
@@ -92,6 +97,27 @@ def run(
     console.print(f"[bold green]PASSED[/] {scenario.name}")
 
 
+def live_agent(
+    db: str | None,
+    domain: str,
+    approver_for: Callable[[Engine], Approver],
+    on_text: Callable[[str], None] | None = None,
+) -> Agent:
+    """An agent talking to the real API (key from the environment only), or exit 2."""
+    from agent.models import AnthropicModel
+    from agent.runtime import build_agent
+
+    try:
+        key = require_api_key()
+    except MissingApiKey as exc:
+        fail(str(exc))
+    settings = settings_for(db)
+    dom = domain_for(domain)  # before the engine, so the domain's tables get created
+    engine = make_engine(settings.db_url)
+    model = AnthropicModel(settings, api_key=key, on_text=on_text)
+    return build_agent(dom, settings, engine, model, approver=approver_for(engine))
+
+
 @app.command()
 def chat(
     db: DbOption = None,
@@ -105,26 +131,17 @@ def chat(
     ] = "team-lead",
 ) -> None:
     """Talk to Claude as a customer (needs ANTHROPIC_API_KEY)."""
-    from agent.approvals import Approver, ConsoleApprover, QueueApprover
-    from agent.models import AnthropicModel
-    from agent.runtime import build_agent
+    from agent.approvals import ConsoleApprover, QueueApprover
 
-    try:
-        key = require_api_key()
-    except MissingApiKey as exc:
-        fail(str(exc))
-    settings = settings_for(db)
-    dom = domain_for(domain)
-    engine = make_engine(settings.db_url)
-    model = AnthropicModel(
-        settings, api_key=key, on_text=lambda t: console.print(t, end="", highlight=False)
+    def approver_for(engine: Engine) -> Approver:
+        if supervisor:
+            return ConsoleApprover(supervisor, supervisor_role, console.input, console.print)
+        return QueueApprover(engine)
+
+    agent = live_agent(
+        db, domain, approver_for, on_text=lambda t: console.print(t, end="", highlight=False)
     )
-    approver: Approver = (
-        ConsoleApprover(by=supervisor, role=supervisor_role, ask=console.input, show=console.print)
-        if supervisor
-        else QueueApprover(engine)
-    )
-    agent = build_agent(dom, settings, engine, model, approver=approver)
+    engine = agent.engine
     cid = conversation or f"chat-{uuid.uuid4().hex[:8]}"
     console.print(
         f"[dim]conversation {cid} on {redacted_url(str(engine.url))}; empty line or Ctrl-D ends[/]"
@@ -156,28 +173,13 @@ def resume(
 ) -> None:
     """Continue a paused conversation after approvals were decided (needs ANTHROPIC_API_KEY)."""
     from agent.approvals import QueueApprover
-    from agent.models import AnthropicModel
-    from agent.runtime import build_agent
 
-    try:
-        key = require_api_key()
-    except MissingApiKey as exc:
-        fail(str(exc))
-    settings = settings_for(db)
-    engine = make_engine(settings.db_url)
-    from sqlmodel import Session
-
+    agent = live_agent(db, domain, QueueApprover)
+    engine = agent.engine
     with Session(engine) as session:
         before = len(load(session, conversation_id))
     if before == 0:
         fail(f"no conversation {conversation_id!r} in {redacted_url(str(engine.url))}")
-    agent = build_agent(
-        domain_for(domain),
-        settings,
-        engine,
-        AnthropicModel(settings, api_key=key),
-        approver=QueueApprover(engine),
-    )
     try:
         result = agent.resume(conversation_id)
     except ConversationBusy as exc:
