@@ -44,6 +44,8 @@ class Settings(BaseModel):
     policy_path: Path | None = None
     approval_expiry_hours: float = Field(24.0, gt=0)
     cache: bool = True
+    requests_per_minute: int | None = Field(None, gt=0)
+    input_tokens_per_minute: int | None = Field(None, gt=0)
     max_tokens_per_conversation: int | None = Field(None, gt=0)
     max_dollars_per_conversation: Decimal | None = Field(None, gt=0)
     approvers: dict[str, list[str]] | None = Field(
@@ -84,6 +86,8 @@ ENV_VARS: dict[str, str] = {
     "policy_path": "SUPPORT_AGENT_POLICY",
     "approval_expiry_hours": "SUPPORT_AGENT_APPROVAL_EXPIRY_HOURS",
     "cache": "SUPPORT_AGENT_CACHE",
+    "requests_per_minute": "SUPPORT_AGENT_REQUESTS_PER_MINUTE",
+    "input_tokens_per_minute": "SUPPORT_AGENT_INPUT_TOKENS_PER_MINUTE",
     "max_tokens_per_conversation": "SUPPORT_AGENT_MAX_CONVERSATION_TOKENS",
     "max_dollars_per_conversation": "SUPPORT_AGENT_MAX_CONVERSATION_DOLLARS",
 }

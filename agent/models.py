@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import httpx2
+from loguru import logger
 
 from agent.config import Settings, require_api_key
 from agent.messages import AssistantMessage, ModelError, ModelRequest, ModelResponse
+from agent.ratelimit import RateLimiter, estimate_input_tokens
 
 TextCallback = Callable[[str], None]
 EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
+CACHEABLE_BLOCKS = frozenset({"text", "tool_result", "tool_use", "image", "document"})
+CACHE_TTL = 300.0  # seconds an ephemeral cache entry lives
 CONTEXT_WINDOW_HINTS = ("prompt is too long", "context window", "context_window", "too many tokens")
 USAGE_COUNTS = (
     "input_tokens",
@@ -45,12 +52,16 @@ class AnthropicModel:
             )
         self._client = client
         self._secret = api_key or client.api_key or ""
+        self.limiter = RateLimiter(settings.requests_per_minute, settings.input_tokens_per_minute)
+        self.cache_stats = CacheStats()
+        self._cached_prefixes: dict[str, float] = {}
 
     def respond(self, request: ModelRequest) -> ModelResponse:
         """Stream one Messages API call and return the complete message, or raise ModelError."""
         kwargs = request.api_kwargs()
         if self.settings.cache:
             kwargs = with_cache_control(kwargs)
+        self.limiter.acquire(estimate_input_tokens(kwargs))
         started = time.perf_counter()
         try:
             with self._client.messages.stream(**kwargs) as stream:
@@ -77,12 +88,33 @@ class AnthropicModel:
                 f"stream broke off: {self._redact(str(exc))}", kind="stream_cut"
             ) from exc
         latency_ms = (time.perf_counter() - started) * 1000
+        message = to_assistant_message(final)
+        if self.settings.cache:
+            self._check_cache(kwargs, message)
         return ModelResponse(
-            message=to_assistant_message(final),
+            message=message,
             request_id=request_id,
             latency_ms=latency_ms,
             retries=retries,
         )
+
+    def _check_cache(self, kwargs: dict[str, Any], message: AssistantMessage) -> None:
+        """Verify caching: a repeated system+tools prefix within 5 minutes must be read."""
+        key = prefix_key(kwargs)
+        now = time.monotonic()
+        sent_before = now - self._cached_prefixes.get(key, -CACHE_TTL) < CACHE_TTL
+        self._cached_prefixes[key] = now
+        usage = message.usage
+        self.cache_stats.reads += usage.cache_read_input_tokens > 0
+        self.cache_stats.writes += usage.cache_creation_input_tokens > 0
+        if sent_before and usage.cache_read_input_tokens == 0:
+            self.cache_stats.misses += 1
+            logger.warning(
+                "prompt cache miss: the same system prompt and tools were sent within 5 minutes "
+                "but nothing was read from the cache (prefix shorter than the model's minimum "
+                "cacheable length, or caching unsupported for {})",
+                kwargs.get("model"),
+            )
 
     def close(self) -> None:
         """Release the SDK client's connections."""
@@ -135,7 +167,11 @@ def retries_taken(response: httpx2.Response) -> int:
 
 
 def with_cache_control(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Mark the system prompt and the last tool as cache breakpoints (returns a copy)."""
+    """Cache breakpoints on the last tool, the system prompt and the newest message (a copy).
+
+    The first two cache what every call shares; the last lets each turn read the
+    conversation so far from the cache (the API looks back up to 20 blocks).
+    """
     result = dict(kwargs)
     system = result.get("system")
     if isinstance(system, str) and system:
@@ -143,7 +179,29 @@ def with_cache_control(kwargs: dict[str, Any]) -> dict[str, Any]:
     tools = result.get("tools")
     if tools:
         result["tools"] = [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}]
+    messages = result.get("messages")
+    if messages and isinstance(messages[-1].get("content"), list) and messages[-1]["content"]:
+        last = messages[-1]
+        block = last["content"][-1]
+        if block.get("type") in CACHEABLE_BLOCKS:
+            content = [*last["content"][:-1], {**block, "cache_control": EPHEMERAL}]
+            result["messages"] = [*messages[:-1], {**last, "content": content}]
     return result
+
+
+def prefix_key(kwargs: dict[str, Any]) -> str:
+    """A hash of the cached prefix every call shares: tools and system prompt."""
+    prefix = {"tools": kwargs.get("tools"), "system": kwargs.get("system")}
+    return hashlib.sha256(json.dumps(prefix, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class CacheStats:
+    """How the prompt cache behaved: responses that read it, wrote it, or should have read it."""
+
+    reads: int = 0
+    writes: int = 0
+    misses: int = 0
 
 
 def to_assistant_message(message: anthropic.BaseModel) -> AssistantMessage:

@@ -6,199 +6,57 @@ error classes and stream assembly are exercised. Generic: no domain knowledge.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import math
 import sys
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from agent.messages import Block, Usage
+from agent.messages import Usage
+from agent.testing.prompt_cache import PromptCache
+from agent.testing.wire import (
+    Fault,
+    RecordedRequest,
+    Reply,
+    bad_request,
+    message_json,
+    overloaded,
+    prompt_too_long,
+    rate_limited,
+    server_error,
+    stream_events,
+    text_reply,
+    tool_reply,
+)
+
+__all__ = [
+    "FakeMessagesAPI",
+    "Fault",
+    "PromptCache",
+    "RecordedRequest",
+    "Reply",
+    "bad_request",
+    "message_json",
+    "overloaded",
+    "prompt_too_long",
+    "rate_limited",
+    "server_error",
+    "stream_events",
+    "text_reply",
+    "tool_reply",
+]
 
 REDACTED = "REDACTED"
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization"})
 MESSAGES_PATH = "/v1/messages"
 REQUIRED_FIELDS = ("model", "max_tokens", "messages")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """An HTTP error answer in the API's shape, served before a reply (or mid-stream)."""
-
-    status: int
-    error_type: str
-    message: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def body(self) -> dict[str, Any]:
-        """The API's error JSON: {"type": "error", "error": {"type", "message"}}."""
-        return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
-
-
-def rate_limited(retry_after_ms: int | None = 10, retry_after: str | None = None) -> Fault:
-    """A 429 rate_limit_error with `retry-after-ms` and/or `retry-after` headers."""
-    headers: dict[str, str] = {}
-    if retry_after_ms is not None:
-        headers["retry-after-ms"] = str(retry_after_ms)
-    if retry_after is not None:
-        headers["retry-after"] = retry_after
-    return Fault(
-        429, "rate_limit_error", "Number of request tokens has exceeded your rate limit.", headers
-    )
-
-
-def overloaded(retry_after_ms: int = 10) -> Fault:
-    """A 529 overloaded_error."""
-    return Fault(529, "overloaded_error", "Overloaded", {"retry-after-ms": str(retry_after_ms)})
-
-
-def server_error(status: int = 500, retry_after_ms: int = 10) -> Fault:
-    """A 5xx api_error."""
-    headers = {"retry-after-ms": str(retry_after_ms)}
-    return Fault(status, "api_error", "Internal server error", headers)
-
-
-def bad_request(message: str) -> Fault:
-    """A 400 invalid_request_error with the given message."""
-    return Fault(400, "invalid_request_error", message)
-
-
-def prompt_too_long(tokens: int = 212_345, limit: int = 200_000) -> Fault:
-    """The 400 the API returns when the prompt exceeds the context window."""
-    return bad_request(f"prompt is too long: {tokens} tokens > {limit} maximum")
-
-
-@dataclass
-class Reply:
-    """One scripted assistant message plus how to deliver it.
-
-    `faults` are answered first, one per request (the SDK retries through them).
-    `cut_after_events` ends the SSE body cleanly after that many events (pings
-    included) without `message_stop`. `stream_error` is sent as an SSE `error`
-    event after `stream_error_after` events.
-    """
-
-    content: list[Block]
-    stop_reason: str | None = "end_turn"
-    stop_sequence: str | None = None
-    usage: Usage = field(default_factory=lambda: Usage(input_tokens=12, output_tokens=7))
-    model: str | None = None
-    id: str | None = None
-    faults: list[Fault] = field(default_factory=list)
-    cut_after_events: int | None = None
-    stream_error: Fault | None = None
-    stream_error_after: int = 2
-    text_chunk_size: int = 8
-    json_chunk_size: int = 16
-    delay_seconds: float = 0.0
-
-
-def text_reply(text: str, **options: Any) -> Reply:
-    """A reply with one text block (options as in Reply)."""
-    return Reply(content=[{"type": "text", "text": text}], **options)
-
-
-def tool_reply(
-    name: str,
-    input: dict[str, Any],
-    *,
-    id: str | None = None,
-    text: str | None = None,
-    **options: Any,
-) -> Reply:
-    """A reply asking for one tool call, optionally preceded by text."""
-    block: Block = {
-        "type": "tool_use",
-        "id": id or f"toolu_fake_{uuid.uuid4().hex[:20]}",
-        "name": name,
-        "input": input,
-    }
-    content: list[Block] = [{"type": "text", "text": text}] if text else []
-    options.setdefault("stop_reason", "tool_use")
-    return Reply(content=[*content, block], **options)
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request as the server received it, with credentials redacted."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    request_id: str
-    answer: str
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    size = max(1, size)
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
-
-
-def message_json(reply: Reply, *, model: str, message_id: str) -> dict[str, Any]:
-    """The non-streaming Message object for a reply."""
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": reply.content,
-        "stop_reason": reply.stop_reason,
-        "stop_sequence": reply.stop_sequence,
-        "usage": reply.usage.model_dump(mode="json"),
-    }
-
-
-def _block_events(index: int, block: Block, reply: Reply) -> Iterator[dict[str, Any]]:
-    kind = block.get("type")
-    start: Block
-    deltas: list[dict[str, Any]] = []
-    if kind == "text":
-        start = {**block, "text": ""}
-        deltas = [
-            {"type": "text_delta", "text": t} for t in _chunks(block["text"], reply.text_chunk_size)
-        ]
-    elif kind == "thinking":
-        start = {**block, "thinking": "", "signature": ""}
-        deltas = [
-            {"type": "thinking_delta", "thinking": t}
-            for t in _chunks(block["thinking"], reply.text_chunk_size)
-        ]
-        deltas.append({"type": "signature_delta", "signature": block.get("signature", "")})
-    elif kind in ("tool_use", "server_tool_use"):
-        start = {**block, "input": {}}
-        raw = json.dumps(block.get("input", {}))
-        deltas = [
-            {"type": "input_json_delta", "partial_json": p}
-            for p in _chunks(raw, reply.json_chunk_size)
-        ]
-    else:
-        start = block
-    yield {"type": "content_block_start", "index": index, "content_block": start}
-    for delta in deltas:
-        yield {"type": "content_block_delta", "index": index, "delta": delta}
-    yield {"type": "content_block_stop", "index": index}
-
-
-def stream_events(reply: Reply, *, model: str, message_id: str) -> list[dict[str, Any]]:
-    """The full SSE event sequence for a reply, as the real API orders it."""
-    usage = reply.usage.model_dump(mode="json")
-    started = message_json(reply, model=model, message_id=message_id)
-    started.update(content=[], stop_reason=None, stop_sequence=None)
-    started["usage"] = {**usage, "output_tokens": min(1, reply.usage.output_tokens)}
-    events: list[dict[str, Any]] = [{"type": "message_start", "message": started}, {"type": "ping"}]
-    for index, block in enumerate(reply.content):
-        events.extend(_block_events(index, block, reply))
-    delta = {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence}
-    events.append({"type": "message_delta", "delta": delta, "usage": usage})
-    events.append({"type": "message_stop"})
-    return events
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -211,7 +69,19 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeMessagesAPI:
     """A Messages API on 127.0.0.1 answering from a queue of scripted replies and faults."""
 
-    def __init__(self, replies: Iterable[Reply | Fault] = ()) -> None:
+    def __init__(
+        self,
+        replies: Iterable[Reply | Fault] = (),
+        *,
+        prompt_cache: PromptCache | None = None,
+        requests_per_window: int | None = None,
+        window_seconds: float = 60.0,
+    ) -> None:
+        """`prompt_cache` computes cache token usage; `requests_per_window` emulates 429s."""
+        self.prompt_cache = prompt_cache
+        self.requests_per_window = requests_per_window
+        self.window_seconds = window_seconds
+        self._accepted: deque[float] = deque()
         self._lock = threading.Lock()
         self._queue: deque[Reply | Fault] = deque()
         self._requests: list[RecordedRequest] = []
@@ -288,6 +158,35 @@ class FakeMessagesAPI:
         with self._lock:
             return f"req_fake_{next(self._ids):06d}"
 
+    def _rate_limit(self) -> Fault | None:
+        """A 429 with retry-after-ms when this request would exceed the emulated limit."""
+        if self.requests_per_window is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            while self._accepted and now - self._accepted[0] >= self.window_seconds:
+                self._accepted.popleft()
+            if len(self._accepted) >= self.requests_per_window:
+                wait = self.window_seconds - (now - self._accepted[0])
+                fault = rate_limited(retry_after_ms=max(1, math.ceil(wait * 1000)))
+                fault.headers["anthropic-ratelimit-requests-remaining"] = "0"
+                return fault
+            self._accepted.append(now)
+        return None
+
+    def _with_cache_usage(self, reply: Reply, body: dict[str, Any]) -> Reply:
+        """The reply with input tokens split as the prompt cache would split them."""
+        if self.prompt_cache is None:
+            return reply
+        split = self.prompt_cache.account(body)
+        usage = Usage(
+            input_tokens=split.input_tokens,
+            output_tokens=reply.usage.output_tokens,
+            cache_creation_input_tokens=split.cache_creation_input_tokens,
+            cache_read_input_tokens=split.cache_read_input_tokens,
+        )
+        return dataclasses.replace(reply, usage=usage)
+
     def _pop(self) -> Reply | Fault | None:
         with self._lock:
             return self._queue.popleft() if self._queue else None
@@ -332,8 +231,11 @@ class _MessagesHandler(BaseHTTPRequestHandler):
         request_id = self.fake._next_request_id()
         routed = self.path.split("?")[0] == MESSAGES_PATH  # a query string is tolerated
         problem = _invalid(body)
-        item = self.fake._pop() if routed and problem is None else None
-        if not routed:
+        limited = self.fake._rate_limit() if routed and problem is None else None
+        item = self.fake._pop() if routed and problem is None and limited is None else None
+        if limited is not None:
+            self._answer_fault(body, request_id, limited, "rate limited")
+        elif not routed:
             self._not_found(body, request_id)
         elif problem is not None:
             self._answer_fault(body, request_id, bad_request(problem), "invalid request")
@@ -348,6 +250,7 @@ class _MessagesHandler(BaseHTTPRequestHandler):
             self._answer_fault(body, request_id, item, f"fault {item.status}")
         else:
             time.sleep(item.delay_seconds)
+            item = self.fake._with_cache_usage(item, body)
             model = item.model or str(body.get("model", ""))
             message_id = item.id or f"msg_fake_{request_id.removeprefix('req_fake_')}"
             if body.get("stream"):
