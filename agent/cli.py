@@ -17,6 +17,7 @@ from sqlmodel import Session
 from agent import cli_store
 from agent.approvals import Approver
 from agent.cli_common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, DbOption, fail, settings_for
+from agent.cli_replay import register as register_replay
 from agent.config import MissingApiKey, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.lease import ConversationBusy
@@ -37,6 +38,7 @@ app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 app.add_typer(cli_store.transcript_app, name="transcript")
 app.add_typer(cli_store.approvals_app, name="approvals")
+register_replay(app)
 console = Console()
 
 DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]
