@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from agent.approvals import ApprovalRow, QueueApprover
 from agent.cli_common import DbOption, fail, settings_for
+from agent.redact import redact_transcript
 from agent.render import print_events
 from agent.store import Conversation, make_engine
 from agent.transcript import export_lines, load
@@ -48,6 +49,9 @@ def export(
     conversation_id: str,
     db: DbOption = None,
     output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    redact: Annotated[
+        bool, typer.Option("--redact", help="Mask customer emails, names, addresses, payment ids.")
+    ] = False,
 ) -> None:
     """Write the transcript as JSONL: a header with format_version, then one event per line."""
     engine = _queue(db).engine
@@ -57,6 +61,8 @@ def export(
         meta = dict(conversation.meta) if conversation else {}
     if not events:
         fail(f"no conversation {conversation_id!r}")
+    if redact:
+        events, meta = redact_transcript(events, meta)
     text = "\n".join(export_lines(events, meta)) + "\n"
     if output is None:
         typer.echo(text, nl=False)
