@@ -120,7 +120,14 @@ def _run(
         [d.model_dump(exclude_none=True) for d in scenario.approvals]
     )
     agent = build_agent(
-        domain, settings, engine, model, approver=approver, policy=policy, clock=clock
+        domain,
+        settings,
+        engine,
+        model,
+        approver=approver,
+        policy=policy,
+        clock=clock,
+        data_ref=data_ref(scenario),
     )
     cid = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
     outcome = Outcome(events=[], snapshot={})
