@@ -14,7 +14,7 @@ from sqlmodel import Session
 from agent.gate import Gate, Paused, Stop, record
 from agent.lease import Lease
 from agent.messages import ModelClient, ModelError, ModelRequest, Usage
-from agent.state import ConversationState, derive
+from agent.state import ConversationState, fold
 from agent.store import Conversation
 from agent.transcript import (
     ConfirmationDeclined,
@@ -89,16 +89,26 @@ class Agent:
     system: str
     limits: Limits
     lease: Lease = field(default=None)  # type: ignore[assignment]
-    meta: dict[str, Any] = field(default_factory=dict)  # what replay needs: data, policy, model
+    meta: dict[str, Any] = field(default_factory=dict)
+    _states: dict[str, ConversationState] = field(
+        default_factory=dict, repr=False
+    )  # what replay needs: data, policy, model
 
     def __post_init__(self) -> None:
         if self.lease is None:
             self.lease = Lease(self.engine)
 
     def state(self, cid: str) -> ConversationState:
-        """The conversation's state, rebuilt from its events."""
+        """The conversation's state: a cached fold of its events plus any appended since.
+
+        Events are append-only, so folding only the new ones is exact, and a
+        conversation of n turns costs O(n) instead of re-reading the log each step.
+        """
+        state = self._states.setdefault(cid, ConversationState())
         with Session(self.engine) as session:
-            return derive(load(session, cid))
+            for stored in load(session, cid, after=state.last_seq):
+                fold(state, stored)
+        return state
 
     def run(self, cid: str, user_text: str) -> RunResult:
         """Take one customer message and drive the conversation as far as it goes."""
@@ -228,7 +238,7 @@ class Agent:
                 message_count=len(request.messages),
                 system_sha256=_sha(request.system),
                 tools_sha256=_sha(request.tools),
-                messages_sha256=_sha([m.model_dump() for m in request.messages]),
+                messages_sha256=state.messages_sha256(),
             ),
         )
         response = self.model.respond(request)

@@ -124,6 +124,7 @@ class ToolRegistry:
 
     tools: dict[str, Tool] = field(default_factory=dict)
     facts: FactsFunction | None = None
+    _api_tools: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, tools: Iterable[Tool], facts: FactsFunction | None = None) -> ToolRegistry:
@@ -138,6 +139,7 @@ class ToolRegistry:
         if tool.name in self.tools:
             raise ValueError(f"tool {tool.name!r} is registered twice")
         self.tools[tool.name] = tool
+        self._api_tools = None
 
     def get(self, name: str) -> Tool | None:
         """The tool with this name, or None."""
@@ -145,7 +147,9 @@ class ToolRegistry:
 
     def api_tools(self) -> list[dict[str, Any]]:
         """The `tools` list for the Messages API, in registration order."""
-        return [tool.api_schema() for tool in self.tools.values()]
+        if self._api_tools is None:  # schemas are built once, not on every model call
+            self._api_tools = [tool.api_schema() for tool in self.tools.values()]
+        return self._api_tools
 
     def validate(self, tool: Tool, raw: Any) -> BaseModel | list[FieldProblem]:
         """Validate raw model input: the parsed model, or the list of problems."""

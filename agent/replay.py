@@ -23,24 +23,23 @@ from sqlmodel import Session, SQLModel
 
 from agent.config import Settings
 from agent.domain import Domain
+from agent.loop import Agent
 from agent.messages import ModelRequest
 from agent.policy import Policy
 from agent.replay_compare import NOTHING, Comparator, Divergence, pretty
 from agent.replay_model import (
     CallTiming,
-    IncrementalAgent,
     ReplayApprover,
     ReplayClock,
     ReplayModel,
     Segment,
     clock_offset,
-    load_since,
     recorded_replies,
     split_segments,
 )
 from agent.runtime import build_agent, domain_policy, file_sha256
 from agent.store import Conversation, make_engine
-from agent.transcript import FORMAT_VERSION, ApprovalDecided, ModelRequested, StoredEvent
+from agent.transcript import FORMAT_VERSION, ApprovalDecided, ModelRequested, StoredEvent, load
 from agent.transcript_io import (
     KIND,
     DataRef,
@@ -271,7 +270,7 @@ class Replayer:
 
     def _new(self) -> list[StoredEvent]:
         with Session(self.engine) as session:
-            new = load_since(session, self.cid, self.last_seq)
+            new = load(session, self.cid, after=self.last_seq)
         if new:
             self.last_seq = new[-1].seq
         return new
@@ -350,9 +349,9 @@ def build_replay_agent(
     policy: Policy,
     clock: ReplayClock,
     data: DataRef,
-) -> IncrementalAgent:
+) -> Agent:
     """The agent a replay drives: today's domain and policy, the recorded replies."""
-    agent = build_agent(
+    return build_agent(
         domain,
         settings,
         engine,
@@ -362,4 +361,3 @@ def build_replay_agent(
         clock=clock,
         data_ref=data.model_dump(exclude_none=True),
     )
-    return IncrementalAgent.of(agent)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from agent.messages import ChatMessage, ModelRequest
 from agent.state import ConversationState
-from agent.state import _apply as fold_event  # the engine's own fold, one event at a time
+from agent.state import apply_event as fold_event
 from agent.transcript import ModelRequested, StoredEvent
 
 DivergenceKind = Literal["request", "event", "missing", "extra"]

@@ -1,8 +1,4 @@
-"""What a replay serves back from the recording: model replies, decisions, clock, segments.
-
-Also IncrementalAgent, an Agent whose state is folded incrementally, so that a replay
-(or any long conversation) costs time linear in its length.
-"""
+"""What a replay serves back from the recording: model replies, decisions, clock, segments."""
 
 from __future__ import annotations
 
@@ -11,16 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, col, select
-
 from agent.approvals import ApprovalDecision, ApprovalRequest
-from agent.loop import Agent
 from agent.messages import ModelError, ModelRequest, ModelResponse
-from agent.state import ConversationState
-from agent.state import _apply as fold_event  # the engine's own fold, one event at a time
-from agent.store import Event, utcnow
+from agent.store import utcnow
 from agent.transcript import (
-    EVENT_ADAPTER,
     ApprovalDecided,
     ApprovalRequested,
     ErrorOccurred,
@@ -31,52 +21,6 @@ from agent.transcript import (
 
 class ReplayExhausted(ModelError):
     """The loop asked for more model replies than the recording holds."""
-
-
-def load_since(session: Session, cid: str, after: int) -> list[StoredEvent]:
-    """The conversation's events with seq > after, in order."""
-    rows = session.exec(
-        select(Event)
-        .where(Event.conversation_id == cid, col(Event.seq) > after)
-        .order_by(col(Event.seq))
-    ).all()
-    return [
-        StoredEvent(
-            conversation_id=r.conversation_id,
-            seq=r.seq,
-            at=r.created_at,
-            event=EVENT_ADAPTER.validate_python(r.payload),
-        )
-        for r in rows
-    ]
-
-
-@dataclass
-class IncrementalAgent(Agent):
-    """An Agent whose state() folds only the new events into a cached state: linear, not O(n²)."""
-
-    cache: dict[str, ConversationState] = field(default_factory=dict, repr=False)
-
-    def state(self, cid: str) -> ConversationState:
-        """The conversation's state: the cached fold plus the events appended since."""
-        state = self.cache.setdefault(cid, ConversationState())
-        with Session(self.engine) as session:
-            for stored in load_since(session, cid, state.last_seq):
-                fold_event(state, stored.event)
-                state.last_seq = stored.seq
-        return state
-
-    @classmethod
-    def of(cls, agent: Agent) -> IncrementalAgent:
-        """The same agent (model, gate, limits, meta) with an incremental state."""
-        return cls(
-            engine=agent.engine,
-            model=agent.model,
-            gate=agent.gate,
-            system=agent.system,
-            limits=agent.limits,
-            meta=agent.meta,
-        )
 
 
 @dataclass(frozen=True)

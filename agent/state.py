@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.messages import Block, ChatMessage, Usage
 from agent.transcript import (
@@ -20,6 +23,10 @@ from agent.transcript import (
     UserMessage,
     ValidationFailed,
 )
+
+
+def _message_bytes(message: ChatMessage) -> bytes:
+    return json.dumps(message.model_dump(), sort_keys=True, default=str).encode() + b"\n"
 
 
 def result_block(result: ToolResulted) -> Block:
@@ -56,6 +63,7 @@ class ConversationState:
     last_response: ModelResponded | None = None
     usage: Usage = field(default_factory=Usage)
     finished: RunFinished | None = None
+    _digest: Any = field(default_factory=hashlib.sha256, repr=False)
 
     @property
     def pending(self) -> list[Block]:
@@ -76,21 +84,35 @@ class ConversationState:
         content += [{"type": "text", "text": t} for t in self.texts]
         return content
 
+    def add_message(self, message: ChatMessage) -> None:
+        """Append to the history and to its running hash."""
+        self.messages.append(message)
+        self._digest.update(_message_bytes(message))
+
+    def messages_sha256(self) -> str:
+        """SHA-256 over request_messages(), chained so each call costs only the new tail."""
+        digest = self._digest.copy()
+        tail = self.next_user_content()
+        if tail:
+            digest.update(_message_bytes(ChatMessage(role="user", content=tail)))
+        return str(digest.hexdigest())
+
     def request_messages(self) -> list[ChatMessage]:
         """The `messages` list for the next model request."""
         tail = self.next_user_content()
         return self.messages + ([ChatMessage(role="user", content=tail)] if tail else [])
 
 
-def _apply(state: ConversationState, ev: object) -> None:  # noqa: C901 - one arm per event type
+def apply_event(state: ConversationState, ev: object) -> None:  # noqa: C901 - one arm per type
+    """Fold one event into the state (the only place events change state)."""
     match ev:
         case UserMessage(text=text):
             state.texts.append(text)
         case ModelResponded(message=message):
             tail = state.next_user_content()
             if tail:
-                state.messages.append(ChatMessage(role="user", content=tail))
-            state.messages.append(ChatMessage(role="assistant", content=message.content))
+                state.add_message(ChatMessage(role="user", content=tail))
+            state.add_message(ChatMessage(role="assistant", content=message.content))
             state.open_tool_uses = message.blocks_of("tool_use")
             state.results, state.texts = {}, []
             state.last_response = ev
@@ -126,10 +148,15 @@ def _apply(state: ConversationState, ev: object) -> None:  # noqa: C901 - one ar
             pass
 
 
+def fold(state: ConversationState, stored: StoredEvent) -> None:
+    """Fold one stored event and remember its sequence number."""
+    apply_event(state, stored.event)
+    state.last_seq = stored.seq
+
+
 def derive(events: list[StoredEvent]) -> ConversationState:
     """Fold the event log into a ConversationState."""
     state = ConversationState()
     for stored in events:
-        _apply(state, stored.event)
-        state.last_seq = stored.seq
+        fold(state, stored)
     return state

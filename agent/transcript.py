@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agent.messages import AssistantMessage, Usage
 from agent.registry import FieldProblem
@@ -221,10 +221,12 @@ def append(session: Session, conversation_id: str, *events: BaseModel) -> list[i
     return seqs
 
 
-def load(session: Session, conversation_id: str) -> list[StoredEvent]:
-    """Every event of a conversation, in order."""
+def load(session: Session, conversation_id: str, after: int = 0) -> list[StoredEvent]:
+    """The events of a conversation with seq > after, in order."""
     rows = session.exec(
-        select(Event).where(Event.conversation_id == conversation_id).order_by(Event.seq)  # type: ignore[arg-type]
+        select(Event)
+        .where(Event.conversation_id == conversation_id, col(Event.seq) > after)
+        .order_by(col(Event.seq))
     ).all()
     return [
         StoredEvent(

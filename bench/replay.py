@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python -m bench.replay [--turns 1000] [--domain tools.retail:DOMAIN] [--stock-turns 50]
+    python -m bench.replay [--turns 1000] [--domain tools.retail:DOMAIN]
 
 1. Every scenarios/*.yaml is run in-process (recorded), exported, read back and replayed;
    prints replays per second and whether each replayed identically.
@@ -12,8 +12,6 @@ Run from the repository root:
 3. The median framework overhead per model turn (everything but serving the model's
    reply: events, state, gate, policy, execution, comparison) as a ratio to a bare loop
    that only validates the recorded tool input and calls the tool.
-4. For reference, the stock Agent (state re-derived from the whole log at every step)
-   recording --stock-turns turns.
 
 Prints figures; asserts nothing about time.
 """
@@ -25,17 +23,14 @@ import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlmodel import Session
 
 from agent.config import Settings
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
-from agent.loop import Agent
 from agent.registry import ToolContext, ToolError
 from agent.replay import ReplayReport, replay_transcript, scratch_engine, seed_store
-from agent.replay_model import IncrementalAgent
 from agent.runtime import build_agent
 from agent.scenario import load_scenario
 from agent.scenario_record import record_scenario
@@ -137,16 +132,14 @@ def script(turns: int) -> list[ScriptStep]:
     return steps
 
 
-def record_synthetic(
-    turns: int, settings: Settings, wrap: Callable[[Agent], Agent]
-) -> tuple[Transcript, float, float]:
+def record_synthetic(turns: int, settings: Settings) -> tuple[Transcript, float, float]:
     """Record a synthetic conversation; (transcript, record seconds, export seconds)."""
     data = DataRef(demo_seed=0)
     with tempfile.TemporaryDirectory(prefix="bench-synthetic-") as tmp:
         engine = scratch_engine(Path(tmp) / "record.db")
         seed_store(TOY, engine, data)
         model = ScriptedModel(script(turns), name="synthetic")
-        agent = wrap(build_agent(TOY, settings, engine, model, data_ref={"demo_seed": 0}))
+        agent = build_agent(TOY, settings, engine, model, data_ref={"demo_seed": 0})
         began = time.perf_counter()
         for i in range(turns):
             agent.run("synthetic", f"what is a? ({i})")
@@ -167,7 +160,7 @@ def synthetic(turns: int, settings: Settings) -> None:
     last: ReplayReport | None = None
     transcript: Transcript | None = None
     for size in sorted({max(1, turns // 10), turns}):
-        transcript, recording, exporting = record_synthetic(size, settings, IncrementalAgent.of)
+        transcript, recording, exporting = record_synthetic(size, settings)
         text = export_text(transcript.events, transcript.header.meta.model_dump())
         began = time.perf_counter()
         parsed = parse_text(text)
@@ -190,21 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--turns", type=int, default=1000, help="synthetic customer turns")
     parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="domain of the scenarios")
-    parser.add_argument("--stock-turns", type=int, default=50, help="0 skips the stock Agent")
     args = parser.parse_args(argv)
     settings = Settings()
     scenarios(load_domain(args.domain), settings)
     # One tool call per customer turn: lift the per-conversation tool call limit.
     settings = settings.model_copy(update={"max_tool_calls_per_conversation": 2 * args.turns + 10})
     synthetic(args.turns, settings)
-    if args.stock_turns > 0:
-        _, stock, _ = record_synthetic(args.stock_turns, settings, lambda agent: agent)
-        _, fast, _ = record_synthetic(args.stock_turns, settings, IncrementalAgent.of)
-        n = args.stock_turns
-        print(
-            f"stock Agent (whole log re-derived each step), {n} turns: {ms(stock / n)}/turn; "
-            f"IncrementalAgent {ms(fast / n)}/turn"
-        )
     return 0
 
 
