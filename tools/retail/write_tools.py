@@ -15,6 +15,7 @@ from tools.retail.inputs import (
     SwapItems,
 )
 from tools.retail.orders import (
+    ItemSwap,
     get_order,
     get_user,
     log_refund,
@@ -32,6 +33,7 @@ from tools.retail.schema import (
     CancelReason,
     GiftCard,
     OrderItem,
+    OrderStatus,
     Payment,
 )
 from tools.retail.summaries import (
@@ -43,6 +45,7 @@ from tools.retail.summaries import (
     summarize_return,
     summarize_user_address,
 )
+from tools.retail.tables import RetailOrder, RetailUser
 
 
 def _address(args: NewAddress) -> dict[str, Any]:
@@ -126,15 +129,23 @@ def modify_pending_order_payment(ctx: ToolContext, args: ModifyOrderPayment) -> 
     return _order_json(ctx, order.order_id)
 
 
-def modify_pending_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, Any]:
-    """Swap items of a pending order for other variants of their products; settle the difference."""
+def _checked_swaps(
+    ctx: ToolContext, args: SwapItems, status: OrderStatus
+) -> tuple[RetailOrder, RetailUser, list[ItemSwap], int]:
+    """Every check an item swap needs (status, items, variants, method, gift card cover)."""
     order = get_order(ctx.session, args.order_id)
-    require_status(order, "pending")
+    require_status(order, status)
     swaps = plan_swaps(ctx.session, order, args.item_ids, args.new_item_ids)
     user = get_user(ctx.session, order.user_id)
     method = user_method(user, args.payment_method_id)
     difference = sum(swap.difference for swap in swaps)
     require_gift_card_covers(method, difference)
+    return order, user, swaps, difference
+
+
+def modify_pending_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, Any]:
+    """Swap items of a pending order for other variants of their products; settle the difference."""
+    order, user, swaps, difference = _checked_swaps(ctx, args, "pending")
     items = order.get_items()
     for swap in swaps:
         items[swap.position] = OrderItem.model_validate(
@@ -159,13 +170,7 @@ def modify_pending_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, A
 
 def exchange_delivered_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, Any]:
     """Request an exchange of delivered items for other variants of the same products."""
-    order = get_order(ctx.session, args.order_id)
-    require_status(order, "delivered")
-    swaps = plan_swaps(ctx.session, order, args.item_ids, args.new_item_ids)
-    user = get_user(ctx.session, order.user_id)
-    method = user_method(user, args.payment_method_id)
-    difference = sum(swap.difference for swap in swaps)
-    require_gift_card_covers(method, difference)
+    order, _user, _swaps, difference = _checked_swaps(ctx, args, "delivered")
     order.status = "exchange requested"
     order.exchange_items = sorted(args.item_ids)
     order.exchange_new_items = sorted(args.new_item_ids)
