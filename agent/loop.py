@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +90,9 @@ class Agent:
     system: str
     limits: Limits
     lease: Lease = field(default=None)  # type: ignore[assignment]
-    meta: dict[str, Any] = field(default_factory=dict)
-    _states: dict[str, ConversationState] = field(
-        default_factory=dict, repr=False
-    )  # what replay needs: data, policy, model
+    meta: dict[str, Any] = field(default_factory=dict)  # what replay needs: data, policy, model
+    cached_conversations: int = 256  # states kept in memory by a long-running worker
+    _states: OrderedDict[str, ConversationState] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         if self.lease is None:
@@ -104,7 +104,10 @@ class Agent:
         Events are append-only, so folding only the new ones is exact, and a
         conversation of n turns costs O(n) instead of re-reading the log each step.
         """
-        state = self._states.setdefault(cid, ConversationState())
+        state = self._states.pop(cid, None) or ConversationState()
+        self._states[cid] = state  # most recently used last
+        while len(self._states) > self.cached_conversations:
+            self._states.popitem(last=False)
         with Session(self.engine) as session:
             for stored in load(session, cid, after=state.last_seq):
                 fold(state, stored)

@@ -262,3 +262,14 @@ def test_roster_requires_the_approver_to_hold_the_role(engine):
     agent.run("c1", "yes")
     assert value(engine).value == 1
     assert "does not hold the role" in model.requests[1].messages[-1].content[0]["content"]
+
+
+def test_state_cache_is_bounded_and_refolds_evicted_conversations(engine):
+    agent, _ = make_agent(engine, [text(f"hi {i}") for i in range(3)])
+    agent.cached_conversations = 2
+    for cid in ("c1", "c2", "c3"):
+        agent.run(cid, "hello")
+    assert list(agent._states) == ["c2", "c3"]
+    again = agent.state("c1")  # evicted: rebuilt from the store, identical
+    assert again.last_response is not None and again.last_response.message.text() == "hi 0"
+    assert list(agent._states) == ["c3", "c1"]
