@@ -101,6 +101,9 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if create:
+        from agent.migrations import migrate  # migrations import this module's tables
+
+        migrate(engine)  # existing tables first: create_all never alters them
         SQLModel.metadata.create_all(engine)
     return engine
 
