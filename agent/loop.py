@@ -30,7 +30,36 @@ from agent.transcript import (
 )
 from agent.usage import Budget
 
-YES = re.compile(r"^\s*(yes|y|yep|yeah|confirm|confirmed|i confirm)\b", re.IGNORECASE)
+AFFIRMATIVE = {"yes", "y", "yep", "yeah", "confirm", "confirmed", "correct", "ok", "okay", "sure"}
+POLITE = AFFIRMATIVE | {
+    "please",
+    "go",
+    "ahead",
+    "do",
+    "it",
+    "thats",
+    "that",
+    "is",
+    "right",
+    "thanks",
+    "thank",
+    "you",
+    "proceed",
+    "i",
+}
+
+
+def confirms(text: str) -> bool:
+    """A plain yes ("Yes, go ahead.") confirms; anything with a qualifier ("yes but…") does not."""
+    words = re.sub(r"[^a-z\s]", "", text.lower().replace("'", "")).split()
+    return (
+        bool(words)
+        and words[0] in AFFIRMATIVE | {"i"}
+        and set(words) <= POLITE
+        and bool(set(words) & AFFIRMATIVE)
+    )
+
+
 DONE_REASONS = {"end_turn": "", "stop_sequence": "stop sequence reached"}
 FAILED_REASONS = {
     "max_tokens": "the reply hit max_tokens and was cut off; any tool call in it was not run",
@@ -128,7 +157,7 @@ class Agent:
             if b["id"] in state.confirmation_asked and b["id"] not in state.confirmations
         ]
         for q in asked[:1]:  # the customer answers the one question they were shown
-            kind = ConfirmationGiven if YES.match(user_text) else ConfirmationDeclined
+            kind = ConfirmationGiven if confirms(user_text) else ConfirmationDeclined
             events.append(kind(tool_use_id=q.tool_use_id, args_hash=q.args_hash, text=user_text))
         record(self.engine, cid, *events)
         return self.resume(cid)

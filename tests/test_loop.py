@@ -273,3 +273,42 @@ def test_state_cache_is_bounded_and_refolds_evicted_conversations(engine):
     again = agent.state("c1")  # evicted: rebuilt from the store, identical
     assert again.last_response is not None and again.last_response.message.text() == "hi 0"
     assert list(agent._states) == ["c3", "c1"]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "yes",
+        "Yes, go ahead.",
+        "yes please",
+        "Y",
+        "ok, do it",
+        "yes that's right",
+        "I confirm",
+        "Confirmed!",
+    ],
+)
+def test_plain_yes_confirms(said):
+    from agent.loop import confirms
+
+    assert confirms(said)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "no",
+        "yes but ship it to my office",
+        "maybe",
+        "",
+        "what would the refund be?",
+        "yes, and cancel the other one",
+        "please",
+        "I want a refund instead",
+        "nope",
+    ],
+)
+def test_anything_else_declines(said):
+    from agent.loop import confirms
+
+    assert not confirms(said)
