@@ -56,6 +56,12 @@ class Approver(Protocol):
         ...
 
 
+# Fail-closed reasons a replay must be able to recognise and reproduce.
+WRONG_REQUEST = "decision is for a different approval request"
+WRONG_ARGUMENTS = "decision was made for different arguments"
+DECIDED_LATE = "expired before it was decided"
+
+
 def check_decision(
     request: ApprovalRequest,
     decision: object,
@@ -71,11 +77,11 @@ def check_decision(
     if not isinstance(decision, ApprovalDecision):
         return False, "malformed approval decision"
     if decision.request_id != request.request_id:
-        return False, "decision is for a different approval request"
+        return False, WRONG_REQUEST
     if decision.args_hash != request.args_hash:
-        return False, "decision was made for different arguments"
+        return False, WRONG_ARGUMENTS
     if decision.decided_at > request.expires_at:
-        return False, f"approval request {request.request_id} expired before it was decided"
+        return False, f"approval request {request.request_id} {DECIDED_LATE}"
     if decision.role != request.role:
         return False, f"approver role {decision.role!r} is not the required {request.role!r}"
     if roster is not None and request.role not in roster.get(decision.by, []):

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.approvals import ApprovalRow, QueueApprover
@@ -25,8 +26,12 @@ approvals_app = typer.Typer(help="The supervisor approval queue.", no_args_is_he
 console = Console()
 
 
+def _engine(db: str | None) -> Engine:
+    return make_engine(settings_for(db).db_url)
+
+
 def _queue(db: str | None) -> QueueApprover:
-    return QueueApprover(make_engine(settings_for(db).db_url))
+    return QueueApprover(_engine(db))
 
 
 @transcript_app.command("show")
@@ -36,7 +41,7 @@ def show(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Print a conversation readably."""
-    engine = _queue(db).engine
+    engine = _engine(db)
     with Session(engine) as session:
         events = load(session, conversation_id)
     if not events:
@@ -54,7 +59,7 @@ def export(
     ] = False,
 ) -> None:
     """Write the transcript as JSONL: a header with format_version, then one event per line."""
-    engine = _queue(db).engine
+    engine = _engine(db)
     with Session(engine) as session:
         events = load(session, conversation_id)
         conversation = session.get(Conversation, conversation_id)

@@ -7,7 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from agent.approvals import ApprovalDecision, ApprovalRequest
+from agent.approvals import (
+    DECIDED_LATE,
+    WRONG_ARGUMENTS,
+    WRONG_REQUEST,
+    ApprovalDecision,
+    ApprovalRequest,
+)
 from agent.messages import ModelError, ModelRequest, ModelResponse
 from agent.store import utcnow
 from agent.transcript import (
@@ -105,9 +111,6 @@ def _aware(moment: datetime) -> datetime:
 
 
 # check_decision's wording for failures a replay reproduces by shaping the decision.
-WRONG_ARGUMENTS = "decision was made for different arguments"
-WRONG_REQUEST = "decision is for a different approval request"
-DECIDED_LATE = "expired before it was decided"
 
 
 @dataclass
