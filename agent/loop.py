@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agent.gate import Gate, Paused, Stop, record
-from agent.lease import Lease
-from agent.messages import ModelClient, ModelError, ModelRequest, Usage
-from agent.state import ConversationState, fold
-from agent.store import Conversation
-from agent.transcript import (
+from agent.gate.gate import Gate, Paused, Stop, record
+from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
+from agent.model.usage import Budget
+from agent.store.lease import Lease
+from agent.store.tables import Conversation
+from agent.transcript.events import (
     ConfirmationDeclined,
     ConfirmationGiven,
     ErrorOccurred,
@@ -28,7 +28,7 @@ from agent.transcript import (
     UserMessage,
     load,
 )
-from agent.usage import Budget
+from agent.transcript.state import ConversationState, fold
 
 AFFIRMATIVE = {"yes", "y", "yep", "yeah", "confirm", "confirmed", "correct", "ok", "okay", "sure"}
 POLITE = AFFIRMATIVE | {

@@ -10,15 +10,15 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from agent.approvals import Approver
+from agent.clock import utcnow
 from agent.config import Settings
 from agent.domain import Domain
-from agent.gate import Gate
+from agent.gate.approvals import Approver
+from agent.gate.gate import Gate
+from agent.gate.policy import Policy, load_policy
 from agent.loop import Agent, Limits
-from agent.messages import ModelClient
-from agent.policy import Policy, load_policy
-from agent.store import utcnow
-from agent.usage import Budget
+from agent.model.client import ModelClient
+from agent.model.usage import Budget
 
 
 def domain_policy(domain: Domain, path: Path | None = None) -> Policy:

@@ -29,15 +29,15 @@ from sqlmodel import Session
 
 from agent.config import Settings
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
+from agent.model.scripted import ScriptedModel, ScriptStep
 from agent.registry import ToolContext, ToolError
-from agent.replay import ReplayReport, replay_transcript, scratch_engine, seed_store
+from agent.replay.replayer import ReplayReport, replay_transcript, scratch_engine, seed_store
+from agent.replay.scenario import load_scenario
+from agent.replay.scenario_record import record_scenario
 from agent.runtime import build_agent
-from agent.scenario import load_scenario
-from agent.scenario_record import record_scenario
-from agent.scripted import ScriptedModel, ScriptStep
-from agent.store import Conversation
-from agent.transcript import StoredEvent, ToolCalled, ToolResulted, load
-from agent.transcript_io import DataRef, Transcript, export_text, parse_text
+from agent.store.tables import Conversation
+from agent.transcript.events import StoredEvent, ToolCalled, ToolResulted, load
+from agent.transcript.files import DataRef, Transcript, export_text, parse_text
 from tests.toy_domain import DOMAIN as TOY
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agent.store import make_engine
+from agent.store.engine import make_engine
 from tests.toy import ToyValue
 
 

@@ -22,16 +22,16 @@ from typing import Any, Literal, TextIO
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agent.approvals import ApprovalDecision, ApprovalRequest, ScriptedApprover
-from agent.gate import Gate
-from agent.lease import Lease
+from agent.gate.approvals import ApprovalDecision, ApprovalRequest, ScriptedApprover
+from agent.gate.gate import Gate
 from agent.loop import Agent, Limits
-from agent.messages import ModelRequest, ModelResponse
+from agent.model.client import ModelRequest, ModelResponse
+from agent.model.scripted import ScriptedModel
 from agent.registry import ToolContext, ToolRegistry, args_hash
-from agent.scripted import ScriptedModel
-from agent.state import derive
-from agent.store import Event, Execution, make_engine
-from agent.transcript import (
+from agent.store.engine import make_engine
+from agent.store.lease import Lease
+from agent.store.tables import Event, Execution
+from agent.transcript.events import (
     ApprovalDecided,
     ConfirmationGiven,
     ModelResponded,
@@ -40,6 +40,7 @@ from agent.transcript import (
     ToolResulted,
     load,
 )
+from agent.transcript.state import derive
 from tests.toy import TOOLS, ToyPolicy, ToyValue, registry
 from tests.workers import text_step, tool_step
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from agent.approvals import ScriptedApprover
-from agent.gate import Gate
+from agent.gate.approvals import ScriptedApprover
+from agent.gate.gate import Gate
 from agent.loop import Agent, Limits
-from agent.messages import ModelError, ModelRequest, ModelResponse
-from agent.scripted import ScriptedModel, ScriptError, ScriptStep
-from agent.store import Execution
-from agent.transcript import load
+from agent.model.client import ModelError, ModelRequest, ModelResponse
+from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
+from agent.store.tables import Execution
+from agent.transcript.events import load
 from tests.toy import ToyPolicy, ToyValue, registry
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import multiprocessing.synchronize
 from typing import Any
 
-from agent.approvals import QueueApprover
-from agent.gate import Gate
+from agent.gate.approvals import QueueApprover
+from agent.gate.gate import Gate
 from agent.loop import Agent, Limits
-from agent.scripted import ScriptedModel, ScriptStep
-from agent.store import make_engine
+from agent.model.scripted import ScriptedModel, ScriptStep
+from agent.store.engine import make_engine
 from tests.toy import ToyPolicy, registry
 
 

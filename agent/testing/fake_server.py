@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from agent.messages import Usage
+from agent.model.client import Usage
 from agent.testing.prompt_cache import PromptCache
 from agent.testing.wire import (
     Fault,

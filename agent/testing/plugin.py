@@ -25,14 +25,14 @@ from sqlalchemy.engine import Engine
 
 from agent.config import ConfigError, Settings
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
-from agent.policy import PolicyError
-from agent.replay import ReplayError, replay_transcript
-from agent.scenario import Reply, ScenarioError, load_scenario
-from agent.scenario_run import run_scenario
-from agent.scripted import ScriptedModel, ScriptStep
-from agent.store import make_engine
+from agent.gate.policy import PolicyError
+from agent.model.scripted import ScriptedModel, ScriptStep
+from agent.replay.replayer import ReplayError, replay_transcript
+from agent.replay.scenario import Reply, ScenarioError, load_scenario
+from agent.replay.scenario_run import run_scenario
+from agent.store.engine import make_engine
 from agent.testing.fixtures import fake_api
-from agent.transcript_io import TranscriptError
+from agent.transcript.files import TranscriptError
 
 __all__ = ["fake_api", "scripted_model", "support_store"]
 

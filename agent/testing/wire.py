@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.messages import Block, Usage
+from agent.model.client import Block, Usage
 
 
 @dataclass(frozen=True)

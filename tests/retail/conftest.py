@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from agent.registry import ToolContext
-from agent.store import make_engine
+from agent.store.engine import make_engine
 from tools.retail import DOMAIN, demo_fixtures, export_retail, import_retail, seed_demo
 from tools.retail.demo_fixtures import DemoFixtures
 from tools.retail.tables import RetailRefundLog

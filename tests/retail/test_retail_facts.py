@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from agent.store import utcnow
+from agent.clock import utcnow
 from tools.retail import DOMAIN
 from tools.retail.inputs import SwapItems
 from tools.retail.tables import RetailRefundLog

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from agent.store import make_engine, utcnow
+from agent.clock import utcnow
+from agent.store.engine import make_engine
 from tools.retail import DOMAIN, export_retail, import_retail, seed_demo
 from tools.retail.tables import RetailRefundLog
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from agent.store import make_engine
+from agent.store.engine import make_engine
 from tools.retail import DOMAIN, demo_fixtures, export_retail, import_retail, seed_demo
 from tools.retail.demo import build_demo
 from tools.retail.schema import ORDER_STATUSES

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from agent.store import make_engine, redacted_url
+from agent.store.engine import make_engine, redacted_url
 from tools.retail.demo import seed_demo
 from tools.retail.tables import RetailOrder, RetailProduct, RetailUser
 from tools.retail.transfer import export_retail, import_retail

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from agent.store import utcnow
+from agent.clock import utcnow
 from tools.retail.demo_catalog import (
     CARD_BRANDS,
     CATALOG,

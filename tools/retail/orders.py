@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from agent.clock import utcnow
 from agent.registry import ToolError
-from agent.store import utcnow
 from tools.retail.schema import (
     GiftCard,
     OrderItem,

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from agent.store import utcnow
+from agent.clock import utcnow
 from tools.retail.schema import (
     Address,
     Fulfillment,

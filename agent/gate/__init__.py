@@ -1,0 +1,1 @@
+"""The gate: validate -> facts -> policy -> confirm/approve -> execute once."""

@@ -1,0 +1,1 @@
+"""Regression tools: scenarios, scripted runs, transcript replay and comparison."""

@@ -1,0 +1,170 @@
+"""Run a scenario on a fresh store with the scripted model and check its expectations."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agent.config import Settings
+from agent.domain import Domain
+from agent.gate.approvals import ApprovalRow, Approver, QueueApprover, ScriptedApprover
+from agent.loop import Agent, RunResult
+from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
+from agent.replay.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
+from agent.runtime import build_agent, domain_policy, file_sha256
+from agent.store.engine import make_engine
+from agent.transcript.events import StoredEvent, load
+
+Printer = Callable[[list[StoredEvent]], None]
+
+
+def script_steps(scenario: Scenario) -> list[ScriptStep]:
+    """All scripted replies of the scenario, in order, with stable tool_use ids."""
+    steps = []
+    for t, turn in enumerate(scenario.turns, start=1):
+        for r, reply in enumerate(turn.model, start=1):
+            steps.append(
+                ScriptStep(
+                    content=reply.content(f"toolu_{t:02d}_{r:02d}"),
+                    stop_reason=reply.stop(),
+                    expect_in_request=reply.expect_in_request,
+                )
+            )
+    return steps
+
+
+def data_ref(scenario: Scenario) -> dict[str, Any]:
+    """How to recreate the starting data: a demo seed, or a file with its hash."""
+    if "file" in scenario.data:
+        path = scenario.resolve(scenario.data["file"])
+        return {"file": str(path), "sha256": file_sha256(path)}
+    return {"demo_seed": int(scenario.data.get("demo_seed", 0))}
+
+
+def seed(domain: Domain, engine: Engine, scenario: Scenario) -> None:
+    """Load the scenario's starting data into an empty store (never over existing data)."""
+    with Session(engine) as session, session.begin():
+        if any(domain.snapshot(session).values()):
+            return
+        if "file" in scenario.data:
+            path = scenario.resolve(scenario.data["file"])
+            if not path.exists():
+                raise ScenarioError(f"{scenario.path}: field data.file: {path} does not exist")
+            domain.import_file(session, path)
+        else:
+            domain.seed_demo(session, int(scenario.data.get("demo_seed", 0)))
+
+
+def _decide_oldest(queue: QueueApprover, turn: Turn, cid: str, clock: Clock) -> None:
+    assert turn.supervisor is not None
+    pending = [r for r in queue.list("pending") if r.conversation_id == cid]
+    if not pending:
+        raise ScenarioError("a supervisor turn found no pending approval request")
+    row: ApprovalRow = pending[0]
+    decision = turn.supervisor
+    queue.record(
+        row.request_id,
+        approved=decision.approved,
+        by=decision.by,
+        role=decision.role,
+        reason=decision.reason,
+        now=clock(),
+    )
+
+
+def _play(
+    agent: Agent, queue: QueueApprover | None, turn: Turn, cid: str, clock: Clock
+) -> RunResult:
+    clock.offset += timedelta(hours=turn.advance_hours)
+    if turn.supervisor is not None:
+        if queue is None:
+            raise ScenarioError("supervisor turns need `approver: queue`")
+        _decide_oldest(queue, turn, cid, clock)
+    if turn.customer is not None:
+        return agent.run(cid, turn.customer)
+    return agent.resume(cid)
+
+
+def run_scenario(
+    scenario: Scenario,
+    domain: Domain,
+    settings: Settings,
+    db_url: str | None = None,
+    printer: Printer | None = None,
+) -> Outcome:
+    """Play every turn, print as it goes, and return the outcome with failed expectations."""
+    with tempfile.TemporaryDirectory(prefix="support-agent-") as tmp:
+        engine = make_engine(db_url or f"sqlite:///{Path(tmp) / 'scenario.db'}")
+        try:
+            return _run(scenario, domain, settings, engine, printer)
+        finally:
+            engine.dispose()
+
+
+def _run(
+    scenario: Scenario, domain: Domain, settings: Settings, engine: Engine, printer: Printer | None
+) -> Outcome:
+    seed(domain, engine, scenario)
+    policy = domain_policy(domain, scenario.resolve(scenario.policy) if scenario.policy else None)
+    model = ScriptedModel(script_steps(scenario), name=f"scenario {scenario.name}")
+    clock = Clock()
+    queue = QueueApprover(engine) if scenario.approver == "queue" else None
+    approver: Approver = queue or ScriptedApprover(
+        [d.model_dump(exclude_none=True) for d in scenario.approvals]
+    )
+    agent = build_agent(
+        domain,
+        settings,
+        engine,
+        model,
+        approver=approver,
+        policy=policy,
+        clock=clock,
+        data_ref=data_ref(scenario),
+    )
+    cid = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
+    outcome = Outcome(events=[], snapshot={})
+    expected_calls, seen = 0, 0
+    for number, turn in enumerate(scenario.turns, start=1):
+        expected_calls += len(turn.model)
+        try:
+            result = _play(agent, queue, turn, cid, clock)
+        except ScriptError as exc:
+            outcome.failures.append(f"turn {number}: {exc}")
+            result = None
+        with Session(engine) as session:
+            events = load(session, cid)
+        if printer:
+            printer(events[seen:])
+        seen = len(events)
+        if result is None:
+            break
+        outcome.statuses.append(result.status)
+        outcome.replies.append(result.reply)
+        if model.position != expected_calls:
+            outcome.failures.append(
+                f"turn {number}: the model was called {model.position} times so far, "
+                f"the script has {expected_calls} replies up to this turn"
+            )
+        if turn.expect_status and result.status != turn.expect_status:
+            outcome.failures.append(
+                f"turn {number}: status expected {turn.expect_status}, "
+                f"got {result.status} ({result.reason})"
+            )
+        outcome.failures += [
+            f"turn {number}: reply does not contain {w!r}: {result.reply!r}"
+            for w in turn.expect_reply_contains
+            if w.lower() not in result.reply.lower()
+        ]
+    with Session(engine) as session:
+        outcome.events = load(session, cid)
+        outcome.snapshot = domain.snapshot(session)
+    outcome.failures += check(scenario.expect, outcome)
+    return outcome

@@ -1,0 +1,1 @@
+"""The store: tables, engines, named migrations, conversation leases."""

@@ -1,0 +1,77 @@
+"""Database engines: SQLite (WAL) by default, PostgreSQL by URL, migrated on open."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, create_engine
+
+from agent.store import tables as _tables  # noqa: F401 - registers the tables' metadata
+from agent.store.migrations import migrate
+
+DB_ENV = "SUPPORT_AGENT_DB"
+DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "support-agent" / "support-agent.db"
+
+
+def default_url() -> str:
+    """The database URL: $SUPPORT_AGENT_DB, else a SQLite file in the user's data directory."""
+    url = os.environ.get(DB_ENV)
+    if url:
+        return url
+    DEFAULT_DB_PATH.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def normalize_url(url: str) -> str:
+    """Accept bare paths and postgres:// URLs; PostgreSQL goes through psycopg 3."""
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let the driver issue no BEGIN of its own: we emit BEGIN IMMEDIATE so writers
+    # queue on the lock instead of failing an upgrade from a read transaction.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
+    """An engine for the URL (default: default_url()), with all tables created."""
+    url = normalize_url(url or default_url())
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    if create:
+        migrate(engine)  # existing tables first: create_all never alters them
+        SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def redacted_url(url: str) -> str:
+    """The URL with any password masked, for logs and messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database url>"

@@ -1,0 +1,1 @@
+"""Transcripts: the event union, the conversation log, derived state, files, redaction."""

@@ -1,0 +1,251 @@
+"""Transcript events: one discriminated union, appended to the store, exported as JSONL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from agent.clock import utcnow
+from agent.model.client import AssistantMessage, Usage
+from agent.registry import FieldProblem
+from agent.store.tables import Event
+
+FORMAT_VERSION = 1
+
+Verdict = Literal["allow", "confirm", "approve", "deny"]
+RunStatus = Literal["done", "paused", "failed", "handed_off"]
+
+
+class UserMessage(BaseModel):
+    """The customer said something."""
+
+    type: Literal["user_message"] = "user_message"
+    text: str
+
+
+class ModelRequested(BaseModel):
+    """A request is about to go to the model (hashes, not the whole history)."""
+
+    type: Literal["model_request"] = "model_request"
+    model: str
+    max_tokens: int
+    message_count: int
+    system_sha256: str
+    tools_sha256: str
+    messages_sha256: str
+
+
+class ModelResponded(BaseModel):
+    """The model's full reply with usage, request id, latency and SDK retries."""
+
+    type: Literal["model_response"] = "model_response"
+    message: AssistantMessage
+    request_id: str | None = None
+    latency_ms: float = 0.0
+    retries: int = 0
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ToolCalled(BaseModel):
+    """The model asked for a tool."""
+
+    type: Literal["tool_call"] = "tool_call"
+    tool_use_id: str
+    name: str
+    input: Any
+
+
+class ValidationFailed(BaseModel):
+    """The tool input did not validate; the problems went back to the model."""
+
+    type: Literal["validation_error"] = "validation_error"
+    tool_use_id: str
+    name: str
+    errors: list[FieldProblem]
+
+
+class GateDecided(BaseModel):
+    """The policy's verdict on one call, with every rule that matched."""
+
+    type: Literal["gate_decision"] = "gate_decision"
+    tool_use_id: str
+    name: str
+    verdict: Verdict
+    args_hash: str
+    rules: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    role: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConfirmationRequested(BaseModel):
+    """The customer is asked to confirm this exact action."""
+
+    type: Literal["confirmation_requested"] = "confirmation_requested"
+    tool_use_id: str
+    args_hash: str
+    summary: str
+
+
+class ConfirmationGiven(BaseModel):
+    """The customer confirmed the action bound to args_hash."""
+
+    type: Literal["confirmation_given"] = "confirmation_given"
+    tool_use_id: str
+    args_hash: str
+    text: str
+
+
+class ConfirmationDeclined(BaseModel):
+    """The customer did not confirm."""
+
+    type: Literal["confirmation_declined"] = "confirmation_declined"
+    tool_use_id: str
+    args_hash: str
+    text: str
+
+
+class ApprovalRequested(BaseModel):
+    """A supervisor with `role` must approve this exact action."""
+
+    type: Literal["approval_requested"] = "approval_requested"
+    tool_use_id: str
+    request_id: str
+    args_hash: str
+    role: str
+    summary: str
+    reasons: list[str] = Field(default_factory=list)
+    expires_at: datetime
+
+
+class ApprovalDecided(BaseModel):
+    """A supervisor's decision (or a fail-closed denial: expired, malformed, wrong role)."""
+
+    type: Literal["approval_decided"] = "approval_decided"
+    tool_use_id: str
+    request_id: str
+    args_hash: str
+    approved: bool
+    by: str
+    role: str
+    reason: str = ""
+    decided_at: datetime = Field(default_factory=utcnow)
+
+
+class ToolResulted(BaseModel):
+    """What the model is told about one tool_use block."""
+
+    type: Literal["tool_result"] = "tool_result"
+    tool_use_id: str
+    name: str
+    content: str
+    is_error: bool = False
+    executed: bool = False
+    customer_id: str | None = None
+    ends_conversation: bool = False
+
+
+class ErrorOccurred(BaseModel):
+    """Something went wrong that the run reports (API fault, limit, bad stop reason)."""
+
+    type: Literal["error"] = "error"
+    kind: str
+    message: str
+
+
+class RunFinished(BaseModel):
+    """One call of Agent.run ended."""
+
+    type: Literal["run_finished"] = "run_finished"
+    status: RunStatus
+    reason: str = ""
+    reply: str = ""
+    usage: Usage = Field(default_factory=Usage)
+
+
+AnyEvent = Annotated[
+    UserMessage
+    | ModelRequested
+    | ModelResponded
+    | ToolCalled
+    | ValidationFailed
+    | GateDecided
+    | ConfirmationRequested
+    | ConfirmationGiven
+    | ConfirmationDeclined
+    | ApprovalRequested
+    | ApprovalDecided
+    | ToolResulted
+    | ErrorOccurred
+    | RunFinished,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+class StoredEvent(BaseModel):
+    """An event with its place in the conversation."""
+
+    conversation_id: str
+    seq: int
+    at: datetime
+    event: AnyEvent
+
+
+def append(session: Session, conversation_id: str, *events: BaseModel) -> list[int]:
+    """Append events inside the caller's transaction; returns their sequence numbers.
+
+    The unique (conversation_id, seq) constraint turns a concurrent append into an
+    IntegrityError for the loser, which then re-reads the log instead of forking it.
+    """
+    last = session.exec(
+        select(func.max(Event.seq)).where(Event.conversation_id == conversation_id)
+    ).one()
+    seqs = []
+    for offset, ev in enumerate(events, start=1):
+        seq = (last or 0) + offset
+        session.add(
+            Event(
+                conversation_id=conversation_id,
+                seq=seq,
+                type=str(ev.type),  # type: ignore[attr-defined]
+                payload=ev.model_dump(mode="json"),
+            )
+        )
+        seqs.append(seq)
+    session.flush()
+    return seqs
+
+
+def load(session: Session, conversation_id: str, after: int = 0) -> list[StoredEvent]:
+    """The events of a conversation with seq > after, in order."""
+    rows = session.exec(
+        select(Event)
+        .where(Event.conversation_id == conversation_id, col(Event.seq) > after)
+        .order_by(col(Event.seq))
+    ).all()
+    return [
+        StoredEvent(
+            conversation_id=r.conversation_id,
+            seq=r.seq,
+            at=r.created_at,
+            event=EVENT_ADAPTER.validate_python(r.payload),
+        )
+        for r in rows
+    ]
+
+
+def export_lines(events: list[StoredEvent], meta: dict[str, Any] | None = None) -> list[str]:
+    """JSONL lines: a header (format version, conversation meta), then one event per line."""
+    header: dict[str, Any] = {"format_version": FORMAT_VERSION, "kind": "support-agent-transcript"}
+    if events:
+        header["conversation_id"] = events[0].conversation_id
+    header["meta"] = meta or {}
+    lines = [json.dumps(header, sort_keys=True, default=str)]
+    lines += [e.model_dump_json() for e in events]
+    return lines

@@ -1,0 +1,162 @@
+"""Derive a conversation's state (history, pending calls, customer) from its events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.model.client import Block, ChatMessage, Usage
+from agent.transcript.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    ConfirmationDeclined,
+    ConfirmationGiven,
+    ConfirmationRequested,
+    GateDecided,
+    ModelResponded,
+    RunFinished,
+    StoredEvent,
+    ToolCalled,
+    ToolResulted,
+    UserMessage,
+    ValidationFailed,
+)
+
+
+def _message_bytes(message: ChatMessage) -> bytes:
+    return json.dumps(message.model_dump(), sort_keys=True, default=str).encode() + b"\n"
+
+
+def result_block(result: ToolResulted) -> Block:
+    """The tool_result content block for the API."""
+    block: Block = {
+        "type": "tool_result",
+        "tool_use_id": result.tool_use_id,
+        "content": result.content,
+    }
+    if result.is_error:
+        block["is_error"] = True
+    return block
+
+
+@dataclass
+class ConversationState:
+    """Everything the loop and gate need, rebuilt from the event log alone."""
+
+    messages: list[ChatMessage] = field(default_factory=list)
+    open_tool_uses: list[Block] = field(default_factory=list)
+    results: dict[str, ToolResulted] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+    customer_id: str | None = None
+    last_seq: int = 0
+    tool_calls: int = 0
+    invalid_streak: dict[str, int] = field(default_factory=dict)
+    called: set[str] = field(default_factory=set)
+    decisions: dict[str, GateDecided] = field(default_factory=dict)
+    confirmation_asked: dict[str, ConfirmationRequested] = field(default_factory=dict)
+    confirmations: dict[str, ConfirmationGiven | ConfirmationDeclined] = field(default_factory=dict)
+    approval_asked: dict[str, ApprovalRequested] = field(default_factory=dict)
+    approvals: dict[str, ApprovalDecided] = field(default_factory=dict)
+    handed_off: bool = False
+    last_response: ModelResponded | None = None
+    usage: Usage = field(default_factory=Usage)
+    finished: RunFinished | None = None
+    _digest: Any = field(default_factory=hashlib.sha256, repr=False)
+
+    @property
+    def pending(self) -> list[Block]:
+        """tool_use blocks of the last assistant message that have no result yet, in order."""
+        return [b for b in self.open_tool_uses if b["id"] not in self.results]
+
+    def pending_ids(self) -> set[str]:
+        """Ids of the pending tool_use blocks."""
+        return {b["id"] for b in self.pending}
+
+    def next_user_content(self) -> list[Block]:
+        """The user turn to send next: tool results first (API order), then customer text."""
+        content = [
+            result_block(self.results[b["id"]])
+            for b in self.open_tool_uses
+            if b["id"] in self.results
+        ]
+        content += [{"type": "text", "text": t} for t in self.texts]
+        return content
+
+    def add_message(self, message: ChatMessage) -> None:
+        """Append to the history and to its running hash."""
+        self.messages.append(message)
+        self._digest.update(_message_bytes(message))
+
+    def messages_sha256(self) -> str:
+        """SHA-256 over request_messages(), chained so each call costs only the new tail."""
+        digest = self._digest.copy()
+        tail = self.next_user_content()
+        if tail:
+            digest.update(_message_bytes(ChatMessage(role="user", content=tail)))
+        return str(digest.hexdigest())
+
+    def request_messages(self) -> list[ChatMessage]:
+        """The `messages` list for the next model request."""
+        tail = self.next_user_content()
+        return self.messages + ([ChatMessage(role="user", content=tail)] if tail else [])
+
+
+def apply_event(state: ConversationState, ev: object) -> None:  # noqa: C901 - one arm per type
+    """Fold one event into the state (the only place events change state)."""
+    match ev:
+        case UserMessage(text=text):
+            state.texts.append(text)
+        case ModelResponded(message=message):
+            tail = state.next_user_content()
+            if tail:
+                state.add_message(ChatMessage(role="user", content=tail))
+            state.add_message(ChatMessage(role="assistant", content=message.content))
+            state.open_tool_uses = message.blocks_of("tool_use")
+            state.results, state.texts = {}, []
+            state.last_response = ev
+            state.usage = state.usage + ev.usage
+            state.finished = None
+        case ToolCalled(tool_use_id=tid):
+            if tid not in state.called:
+                state.called.add(tid)
+                state.tool_calls += 1
+        case ValidationFailed(name=name):
+            state.invalid_streak[name] = state.invalid_streak.get(name, 0) + 1
+        case ToolResulted():
+            state.results[ev.tool_use_id] = ev
+            if ev.customer_id and state.customer_id is None:
+                state.customer_id = ev.customer_id
+            if ev.ends_conversation:
+                state.handed_off = True
+            if not ev.is_error or ev.executed:
+                state.invalid_streak[ev.name] = 0
+        case GateDecided():
+            state.decisions[ev.tool_use_id] = ev
+        case ConfirmationRequested():
+            state.confirmation_asked[ev.tool_use_id] = ev
+        case ConfirmationGiven() | ConfirmationDeclined():
+            state.confirmations[ev.tool_use_id] = ev
+        case ApprovalRequested():
+            state.approval_asked[ev.tool_use_id] = ev
+        case ApprovalDecided():
+            state.approvals[ev.tool_use_id] = ev
+        case RunFinished():
+            state.finished = ev
+        case _:
+            pass
+
+
+def fold(state: ConversationState, stored: StoredEvent) -> None:
+    """Fold one stored event and remember its sequence number."""
+    apply_event(state, stored.event)
+    state.last_seq = stored.seq
+
+
+def derive(events: list[StoredEvent]) -> ConversationState:
+    """Fold the event log into a ConversationState."""
+    state = ConversationState()
+    for stored in events:
+        fold(state, stored)
+    return state

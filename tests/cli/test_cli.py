@@ -1,0 +1,171 @@
+"""The `support-agent` command: exit codes, clear errors, no tracebacks, no secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import tools.retail  # noqa: F401  (registers the retail tables)
+from agent.cli.app import _mount_domain_cli, app
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+runner = CliRunner()
+_mount_domain_cli()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_run_passing_scenario_exits_0():
+    result = invoke("run", str(SCENARIOS / "cancel-with-confirmation.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "PASSED" in result.output and "confirm?" in result.output
+
+
+def test_run_failed_expectation_exits_1_with_diff(tmp_path):
+    text = (SCENARIOS / "cancel-with-confirmation.yaml").read_text()
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("{status: cancelled,", "{status: delivered,"))
+    result = invoke("run", str(broken))
+    assert result.exit_code == 1
+    assert 'db.orders.#W1001001.status: expected "delivered", got "cancelled"' in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        ("name: x\nturns: []\n", "field turns"),
+        (
+            "name: x\nturns:\n  - customer: hi\n    model: [{tool: 3}]\n",
+            "field turns[0].model[0].tool",
+        ),
+        ("name: x\nturns:\n  - customer: hi\nexpect: {status: great}\n", "field expect.status"),
+        ("name: [unclosed\n", "invalid YAML"),
+        ("name: Bad Name\nturns: [{customer: hi}]\n", "field name"),
+    ],
+)
+def test_invalid_scenario_exits_2_naming_file_and_field(tmp_path, content, where):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    result = invoke("run", str(path))
+    assert result.exit_code == 2
+    assert str(path) in result.output.replace("\n", "") and where in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_scenario_file_exits_2(tmp_path):
+    result = invoke("run", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_script_running_out_is_a_failure_not_a_crash(tmp_path):
+    path = tmp_path / "short.yaml"
+    path.write_text(
+        "name: short\nturns:\n  - customer: hi\n    model:\n"
+        "      - {tool: list_all_product_types, input: {}}\n"
+    )
+    result = invoke("run", str(path))
+    assert result.exit_code == 1
+    output = result.output.replace("\n", " ")
+    assert (
+        "turn 1: scenario short: the model was called 2 times but the script has only 1" in output
+    )
+    assert "tool call list_all_product_types" in output
+
+
+def test_chat_without_key_is_one_clear_line(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    result = invoke("chat")
+    assert result.exit_code == 2
+    assert "ANTHROPIC_API_KEY" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_approvals_cli_round_trip(tmp_path):
+    """A paused large refund is listed, approved from the CLI, and can't be decided twice."""
+    from agent.config import Settings
+    from agent.gate.approvals import QueueApprover
+    from agent.replay.scenario import load_scenario
+    from agent.replay.scenario_run import run_scenario
+    from agent.store.engine import make_engine
+    from tools.retail import DOMAIN
+
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    scenario = load_scenario(SCENARIOS / "large-refund-approved.yaml")
+    scenario.turns = scenario.turns[:2]  # stop while the request waits in the queue
+    scenario.expect.status = "paused"
+    scenario.expect.executed = None
+    scenario.expect.db = None
+    outcome = run_scenario(scenario, DOMAIN, Settings.load(), db_url=db)
+    assert outcome.failures == []
+    listed = invoke("approvals", "list", "--db", db, "--status", "pending", "--json")
+    assert '"tool": "return_delivered_order_items"' in listed.output
+    assert '"role": "team-lead"' in listed.output
+    assert invoke("approvals", "list", "--db", db).exit_code == 0
+    request_id = QueueApprover(make_engine(db)).list("pending")[0].request_id
+    shown = invoke("approvals", "show", request_id, "--db", db)
+    assert "refund_total" in shown.output
+    ok = invoke(
+        "approvals", "approve", request_id, "--by", "lee", "--role", "team-lead", "--db", db
+    )
+    assert ok.exit_code == 0 and "approved" in ok.output
+    again = invoke("approvals", "deny", request_id, "--by", "kim", "--reason", "no", "--db", db)
+    assert again.exit_code == 2 and "already approved" in again.output
+    unknown = invoke(
+        "approvals", "approve", "apr_nope", "--by", "x", "--role", "team-lead", "--db", db
+    )
+    assert unknown.exit_code == 2
+
+
+def test_transcript_show_and_export(tmp_path):
+    from agent.config import Settings
+    from agent.replay.scenario import load_scenario
+    from agent.replay.scenario_run import run_scenario
+    from tools.retail import DOMAIN
+
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    outcome = run_scenario(
+        load_scenario(SCENARIOS / "customer-declines.yaml"), DOMAIN, Settings.load(), db_url=db
+    )
+    cid = outcome.events[0].conversation_id
+    shown = invoke("transcript", "show", cid, "--db", db)
+    assert shown.exit_code == 0 and "declined" in shown.output
+    out = tmp_path / "t.jsonl"
+    exported = invoke("transcript", "export", cid, "--db", db, "-o", str(out))
+    assert exported.exit_code == 0
+    lines = out.read_text().splitlines()
+    assert '"format_version": 1' in lines[0] and len(lines) == len(outcome.events) + 1
+    assert invoke("transcript", "show", "nope", "--db", db).exit_code == 2
+
+
+def test_approver_roster_from_config_file(tmp_path, monkeypatch):
+    from agent.gate.approvals import ApprovalRequest, QueueApprover, expiry
+    from agent.store.engine import make_engine
+
+    config = tmp_path / "support-agent.toml"
+    config.write_text('[approvers]\nlee = ["team-lead"]\nsam = ["agent"]\n')
+    monkeypatch.setenv("SUPPORT_AGENT_CONFIG", str(config))
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    queue = QueueApprover(make_engine(db))
+    request = ApprovalRequest(
+        request_id="apr_1",
+        conversation_id="c",
+        tool_use_id="t",
+        tool="x",
+        input={},
+        args_hash="h",
+        role="team-lead",
+        summary="s",
+        expires_at=expiry(1),
+    )
+    assert queue.decide(request) is None
+    refused = invoke(
+        "approvals", "approve", "apr_1", "--by", "sam", "--role", "team-lead", "--db", db
+    )
+    assert refused.exit_code == 2 and "does not hold the role" in refused.output
+    ok = invoke("approvals", "approve", "apr_1", "--by", "lee", "--role", "team-lead", "--db", db)
+    assert ok.exit_code == 0
