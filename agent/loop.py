@@ -2,63 +2,38 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
+import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import assert_never
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agent.gate.gate import Gate, Paused, Stop, record
+from agent.digest import json_sha256
+from agent.gate import confirm
+from agent.gate.call import Decided, Paused, Refused, Resolved, Stop
+from agent.gate.execution import AlreadyExecuted, recorded_result
+from agent.gate.gate import Gate, refusal
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
 from agent.model.usage import Budget
-from agent.store.lease import Lease
+from agent.store.engine import reader
+from agent.store.lease import ConversationBusy, Lease
 from agent.store.tables import Conversation
 from agent.transcript.events import (
-    ConfirmationDeclined,
-    ConfirmationGiven,
+    AnyEvent,
+    CustomerVerified,
     ErrorOccurred,
     ModelRequested,
     ModelResponded,
     RunFinished,
     RunStatus,
     UserMessage,
-    load,
 )
-from agent.transcript.state import ConversationState, fold
-
-AFFIRMATIVE = {"yes", "y", "yep", "yeah", "confirm", "confirmed", "correct", "ok", "okay", "sure"}
-POLITE = AFFIRMATIVE | {
-    "please",
-    "go",
-    "ahead",
-    "do",
-    "it",
-    "thats",
-    "that",
-    "is",
-    "right",
-    "thanks",
-    "thank",
-    "you",
-    "proceed",
-    "i",
-}
-
-
-def confirms(text: str) -> bool:
-    """A plain yes ("Yes, go ahead.") confirms; anything with a qualifier ("yes but…") does not."""
-    words = re.sub(r"[^a-z\s]", "", text.lower().replace("'", "")).split()
-    return (
-        bool(words)
-        and words[0] in AFFIRMATIVE | {"i"}
-        and set(words) <= POLITE
-        and bool(set(words) & AFFIRMATIVE)
-    )
-
+from agent.transcript.files import TranscriptMeta
+from agent.transcript.log import ConversationLog, InTransaction
+from agent.transcript.state import ConversationState
 
 DONE_REASONS = {"end_turn": "", "stop_sequence": "stop sequence reached"}
 FAILED_REASONS = {
@@ -66,10 +41,6 @@ FAILED_REASONS = {
     "refusal": "the model refused to continue",
     "model_context_window_exceeded": "the conversation exceeded the model's context window",
 }
-
-
-def _sha(value: object) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -88,14 +59,10 @@ class RunResult:
 class Turn:
     """What one call of run/resume has accumulated so far."""
 
+    log: ConversationLog
     calls: int = 0
     usage: Usage = field(default_factory=Usage)
     replies: list[str] = field(default_factory=list)
-
-
-def _stop(state: ConversationState) -> str | None:
-    """The stop reason of the last model reply, if any."""
-    return state.last_response.message.stop_reason if state.last_response else None
 
 
 @dataclass
@@ -119,141 +86,143 @@ class Agent:
     system: str
     limits: Limits
     lease: Lease = field(default=None)  # type: ignore[assignment]
-    meta: dict[str, Any] = field(default_factory=dict)  # what replay needs: data, policy, model
-    cached_conversations: int = 256  # states kept in memory by a long-running worker
-    _states: OrderedDict[str, ConversationState] = field(default_factory=OrderedDict, repr=False)
+    meta: TranscriptMeta = field(default_factory=TranscriptMeta)  # what replay needs
+    cached_conversations: int = 256  # logs kept in memory by a long-running worker
+    _logs: OrderedDict[str, ConversationLog] = field(default_factory=OrderedDict, repr=False)
+    _hashes: tuple[str, str] = ("", "")
 
     def __post_init__(self) -> None:
-        if self.lease is None:
-            self.lease = Lease(self.engine)
+        self.lease = self.lease or Lease(self.engine)
+        self._hashes = (json_sha256(self.system), json_sha256(self.gate.registry.api_tools()))
+
+    def log(self, cid: str) -> ConversationLog:
+        """The conversation's log, cached (least recently used dropped first)."""
+        log = self._logs.pop(cid, None) or ConversationLog(self.engine, cid, self.lease)
+        self._logs[cid] = log
+        while len(self._logs) > self.cached_conversations:
+            self._logs.popitem(last=False)
+        return log
 
     def state(self, cid: str) -> ConversationState:
-        """The conversation's state: a cached fold of its events plus any appended since.
+        """The conversation's state as the store has it now."""
+        return self.log(cid).refresh()
 
-        Events are append-only, so folding only the new ones is exact, and a
-        conversation of n turns costs O(n) instead of re-reading the log each step.
-        """
-        state = self._states.pop(cid, None) or ConversationState()
-        self._states[cid] = state  # most recently used last
-        while len(self._states) > self.cached_conversations:
-            self._states.popitem(last=False)
-        with Session(self.engine) as session:
-            for stored in load(session, cid, after=state.last_seq):
-                fold(state, stored)
-        return state
+    def run(self, cid: str, user_text: str, *, customer_id: str | None = None) -> RunResult:
+        """Take one customer message (and a verified customer id) and drive the turn."""
+        log = self.log(cid)
 
-    def run(self, cid: str, user_text: str) -> RunResult:
-        """Take one customer message and drive the conversation as far as it goes."""
-        with Session(self.engine) as session, session.begin():
-            if session.get(Conversation, cid) is None:
-                session.add(Conversation(id=cid, meta=self.meta))
-        state = self.state(cid)
-        events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
-            UserMessage(text=user_text)
-        ]
-        asked = [
-            state.confirmation_asked[b["id"]]
-            for b in state.pending
-            if b["id"] in state.confirmation_asked and b["id"] not in state.confirmations
-        ]
-        for q in asked[:1]:  # the customer answers the one question they were shown
-            kind = ConfirmationGiven if confirms(user_text) else ConfirmationDeclined
-            events.append(kind(tool_use_id=q.tool_use_id, args_hash=q.args_hash, text=user_text))
-        record(self.engine, cid, *events)
-        return self.resume(cid)
+        def receive(_: Session) -> tuple[list[AnyEvent], None]:
+            known = log.state.customer_id
+            if customer_id is not None and known not in (None, customer_id):
+                raise ValueError(f"conversation {cid} belongs to another customer")
+            verified = (
+                [CustomerVerified(customer_id=customer_id)] if customer_id and not known else []
+            )
+            return [
+                *verified,
+                UserMessage(text=user_text),
+                *confirm.answer_events(log.state, user_text),
+            ], None
+
+        self._take(log, receive, create=True)
+        return self._drive(Turn(log))
 
     def resume(self, cid: str) -> RunResult:
         """Continue from the store, holding the conversation's lease while doing so."""
-        with Session(self.engine) as session:
+        with Session(reader(self.engine)) as session:
             if session.get(Conversation, cid) is None:
                 raise LookupError(f"no conversation {cid!r}")
-        self.lease.acquire(cid)
-        try:
-            return self._drive(cid)
-        finally:
-            self.lease.release(cid)
+        log = self.log(cid)
+        self._take(log, None, create=False)
+        return self._drive(Turn(log))
 
-    def _drive(self, cid: str) -> RunResult:
-        """Pending calls first, then the model, until the turn ends."""
-        turn = Turn()
+    def _take(self, log: ConversationLog, work: InTransaction | None, *, create: bool) -> None:
+        """Take the lease (waiting up to lease.wait) with the first commit of the turn."""
+        deadline = time.monotonic() + self.lease.wait
+        meta = self.meta.model_dump(mode="json", exclude_none=True) if create else None
         while True:
-            self.lease.acquire(cid)  # renews; a worker that lost it waits instead of forking
-            state = self.state(cid)
-            if state.handed_off:
-                return self._finish(cid, turn, "handed_off", "transferred to a human")
-            if state.pending:
-                ended = self._gate_step(cid, state, turn)
-            elif state.next_user_content() or _stop(state) == "pause_turn":
-                ended = self._model_step(cid, state, turn)
-            else:
-                ended = self._finish(cid, turn, "done")
-            if ended is not None:
-                return ended
+            try:
+                log.commit(work=work, create=meta, take_lease=True)
+                return
+            except ConversationBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
-    def _gate_step(self, cid: str, state: ConversationState, turn: Turn) -> RunResult | None:
+    def _drive(self, turn: Turn) -> RunResult:
+        """Pending calls first, then the model, until the turn ends."""
+        try:
+            while True:
+                state = turn.log.state
+                if state.handed_off:
+                    return self._finish(turn, "handed_off", "transferred to a human")
+                if state.pending:
+                    ended = self._gate_step(turn, state)
+                elif state.next_user_content() or _stop(state) == "pause_turn":
+                    ended = self._model_step(turn, state)
+                else:
+                    ended = self._finish(turn, "done")
+                if ended is not None:
+                    return ended
+        except BaseException:
+            turn.log.discard()
+            self.lease.release(turn.log.conversation_id)
+            raise
+
+    def _gate_step(self, turn: Turn, state: ConversationState) -> RunResult | None:
         """Take the first pending tool_use through the gate; a RunResult if the turn ends."""
-        block = state.pending[0]
-        if _stop(state) != "tool_use":
-            # Resumed after a crash that left a cut-off reply: never run its calls.
+        log, use = turn.log, state.pending[0]
+        if _stop(state) != "tool_use":  # resumed after a crash left a cut-off reply
             why = FAILED_REASONS.get(str(_stop(state)), f"stop reason {_stop(state)!r}")
-            for pending in state.pending:
-                self.gate.refuse(cid, pending, f"not executed: {why}")
-            return self._finish(cid, turn, "failed", why)
-        if state.tool_calls >= self.limits.max_tool_calls and block["id"] not in state.called:
-            self.gate.refuse(
-                cid,
-                block,
-                "tool call limit for this conversation reached; "
-                "answer without tools or transfer to a human",
+            refused = [refusal(u, f"not executed: {why}") for u in state.pending]
+            return self._finish(turn, "failed", why, events=refused)
+        if state.tool_calls >= self.limits.max_tool_calls and use.id not in state.called:
+            log.commit(
+                [
+                    refusal(
+                        use,
+                        "tool call limit for this conversation reached; "
+                        "answer without tools or transfer to a human",
+                    )
+                ]
             )
             return None
-        outcome = self.gate.process(cid, state, block)
-        if isinstance(outcome, Paused):
-            turn.replies.append(
-                f"Please confirm: {outcome.summary.rstrip('.')}. Reply 'yes' to go ahead."
-                if outcome.kind == "confirmation"
-                else f"This needs a supervisor's approval first: {outcome.summary.rstrip('.')}."
-            )
-            return self._finish(
-                cid, turn, "paused", outcome.kind, [outcome.request_id or outcome.summary]
-            )
-        if isinstance(outcome, Stop):
-            return self._finish(cid, turn, "failed", outcome.reason)
-        return None
+        step = self.gate.step(log.conversation_id, state, use)
+        if step.execute is None:
+            log.commit(step.events)
+            outcome = step.outcome
+        else:
+            try:
+                outcome = log.commit(step.events, work=step.execute)
+            except AlreadyExecuted:  # an earlier life of this call ran it: its recorded result
+                done = recorded_result(self.engine, log.conversation_id, use)
+                outcome = log.commit([*step.events, done]) or Resolved()
+        match outcome:
+            case Paused(kind="confirmation", summary=summary):
+                turn.replies.append(confirm.question(summary))
+                return self._finish(turn, "paused", "confirmation", [summary])
+            case Paused(summary=summary, request_id=request_id):
+                turn.replies.append(confirm.approval_notice(summary))
+                return self._finish(turn, "paused", "approval", [request_id or summary])
+            case Stop(reason=reason):
+                return self._finish(turn, "failed", reason)
+            case Resolved() | Refused() | Decided():
+                return None
+            case _:
+                assert_never(outcome)
 
-    def _model_step(self, cid: str, state: ConversationState, turn: Turn) -> RunResult | None:
+    def _model_step(self, turn: Turn, state: ConversationState) -> RunResult | None:
         """Call the model once and handle its stop reason; a RunResult if the turn ends."""
         if turn.calls >= self.limits.max_model_calls:
             return self._finish(
-                cid, turn, "failed", f"model call limit ({self.limits.max_model_calls}) reached"
+                turn, "failed", f"model call limit ({self.limits.max_model_calls}) reached"
             )
         spent = self.limits.budget.exceeded(self.limits.model, state.usage)
         if spent:
-            record(self.engine, cid, ErrorOccurred(kind="budget", message=spent))
-            return self._finish(cid, turn, "failed", spent)
+            return self._finish(
+                turn, "failed", spent, events=[ErrorOccurred(kind="budget", message=spent)]
+            )
         turn.calls += 1
-        try:
-            response = self._call_model(cid, state)
-        except ModelError as exc:
-            record(self.engine, cid, ErrorOccurred(kind=exc.kind, message=str(exc)))
-            return self._finish(cid, turn, "failed", f"{exc.kind}: {exc}")
-        turn.usage = turn.usage + response.usage
-        if text := response.message.text():
-            turn.replies.append(text)
-        stop = response.message.stop_reason or "none"
-        if stop in DONE_REASONS:
-            return self._finish(cid, turn, "done", DONE_REASONS[stop])
-        if stop in FAILED_REASONS:
-            for block in response.message.blocks_of("tool_use"):
-                self.gate.refuse(cid, block, f"not executed: {FAILED_REASONS[stop]}")
-            return self._finish(cid, turn, "failed", FAILED_REASONS[stop])
-        if stop not in ("tool_use", "pause_turn"):
-            message = f"unknown stop reason {stop!r}"
-            record(self.engine, cid, ErrorOccurred(kind="stop_reason", message=message))
-            return self._finish(cid, turn, "failed", message)
-        return None
-
-    def _call_model(self, cid: str, state: ConversationState) -> ModelResponded:
         request = ModelRequest(
             model=self.limits.model,
             max_tokens=self.limits.max_tokens,
@@ -261,45 +230,64 @@ class Agent:
             messages=state.request_messages(),
             tools=self.gate.registry.api_tools(),
         )
-        record(
-            self.engine,
-            cid,
-            ModelRequested(
-                model=request.model,
-                max_tokens=request.max_tokens,
-                message_count=len(request.messages),
-                system_sha256=_sha(request.system),
-                tools_sha256=_sha(request.tools),
-                messages_sha256=state.messages_sha256(),
-            ),
+        requested = ModelRequested(
+            model=request.model,
+            max_tokens=request.max_tokens,
+            message_count=len(request.messages),
+            system_sha256=self._hashes[0],
+            tools_sha256=self._hashes[1],
+            messages_sha256=state.messages_sha256(),
         )
-        response = self.model.respond(request)
-        event = ModelResponded(
+        turn.log.stage(requested)  # written with the reply (or the error) in one commit
+        try:
+            with self.lease.kept_alive(turn.log.conversation_id):
+                response = self.model.respond(request)
+        except ModelError as exc:
+            error = ErrorOccurred(kind=exc.kind, message=str(exc))
+            return self._finish(turn, "failed", f"{exc.kind}: {exc}", events=[error])
+        responded = ModelResponded(
             message=response.message,
             request_id=response.request_id,
             latency_ms=response.latency_ms,
             retries=response.retries,
             usage=response.message.usage,
         )
-        record(self.engine, cid, event)
-        return event
+        turn.log.stage(responded)  # committed with the next step's events
+        turn.usage = turn.usage + responded.usage
+        if text := response.message.text():
+            turn.replies.append(text)
+        stop = response.message.stop_reason or "none"
+        if stop in DONE_REASONS:
+            return self._finish(turn, "done", DONE_REASONS[stop])
+        if stop in FAILED_REASONS:
+            refused = [
+                refusal(u, f"not executed: {FAILED_REASONS[stop]}") for u in turn.log.state.pending
+            ]
+            return self._finish(turn, "failed", FAILED_REASONS[stop], events=refused)
+        if stop not in ("tool_use", "pause_turn"):
+            message = f"unknown stop reason {stop!r}"
+            error = ErrorOccurred(kind="stop_reason", message=message)
+            return self._finish(turn, "failed", message, events=[error])
+        return None
 
     def _finish(
         self,
-        cid: str,
         turn: Turn,
         status: RunStatus,
         reason: str = "",
         awaiting: list[str] | None = None,
+        *,
+        events: Sequence[AnyEvent] = (),
     ) -> RunResult:
+        """Record the end of the turn, the conversation's status and the lease's release."""
         reply = "\n\n".join(turn.replies)
         finished = RunFinished(status=status, reason=reason, reply=reply, usage=turn.usage)
+        turn.log.commit([*events, finished], status=status, release=True)
+        return RunResult(
+            turn.log.conversation_id, status, reply, turn.usage, reason, awaiting or []
+        )
 
-        def set_status(session: Session) -> None:
-            conversation = session.get(Conversation, cid)
-            if conversation is not None:
-                conversation.status = status
-                session.add(conversation)
 
-        record(self.engine, cid, finished, also=set_status)  # event and status together
-        return RunResult(cid, status, reply, turn.usage, reason, awaiting or [])
+def _stop(state: ConversationState) -> str | None:
+    """The stop reason of the last model reply, if any."""
+    return state.last_response.message.stop_reason if state.last_response else None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
+
+from agent.digest import json_sha256
 
 Effect = Literal["read", "write"]
 
@@ -25,6 +25,9 @@ class ToolContext:
     session: Session
     conversation_id: str
     customer_id: str | None
+    # What the customer wrote in this conversation: a lookup may authenticate only
+    # with identifiers found here (or a verified id from the channel).
+    customer_said: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class ToolOutput:
 ToolFunction = Callable[[ToolContext, Any], Any]
 Summarizer = Callable[[Any, Session | None], str]
 FactsFunction = Callable[[ToolContext, "Tool", BaseModel], dict[str, Any]]
+# Raises ToolError when the call could not run now (status, balance, method...).
+Precheck = Callable[[ToolContext, Any], None]
+# How much money (in the domain's minor unit) this call would move to the customer.
+RefundFunction = Callable[[ToolContext, Any], int]
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,13 @@ class Tool:
     effect: Effect
     fn: ToolFunction
     summarize: Summarizer | None = None
+    # What the policy needs to know, declared here so the facts code reads fields, not
+    # lists of tool names: the call looks at or changes a customer's account; the
+    # order status it requires; how much it would pay out to the customer.
+    touches_account: bool = False
+    needs_order_status: str | None = None
+    refund: RefundFunction | None = None
+    precheck: Precheck | None = None
 
     def api_schema(self) -> dict[str, Any]:
         """The entry for the Messages API `tools` list."""
@@ -114,8 +128,7 @@ def field_problems(error: ValidationError) -> list[FieldProblem]:
 
 def args_hash(tool_name: str, args: dict[str, Any]) -> str:
     """The hash a confirmation or approval is bound to: tool name plus canonical arguments."""
-    canonical = json.dumps({"tool": tool_name, "input": args}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json_sha256({"tool": tool_name, "input": args})
 
 
 @dataclass

@@ -19,6 +19,7 @@ from agent.gate.policy import Policy, load_policy
 from agent.loop import Agent, Limits
 from agent.model.client import ModelClient
 from agent.model.usage import Budget
+from agent.transcript.files import DataRef, ModelRef, PolicyRef, TranscriptMeta
 
 
 def domain_policy(domain: Domain, path: Path | None = None) -> Policy:
@@ -58,13 +59,13 @@ def build_agent(
         max_tool_calls=settings.max_tool_calls_per_conversation,
         budget=Budget(settings.max_tokens_per_conversation, settings.max_dollars_per_conversation),
     )
-    meta = {
-        "domain": domain.name,
-        "data": data_ref or {},
-        "policy": {"source": policy.source, "sha256": file_sha256(Path(policy.source))},
-        "model": {"model": settings.model, "max_tokens": settings.max_tokens},
-        "system_sha256": hashlib.sha256(domain.system_prompt.encode()).hexdigest(),
-    }
+    meta = TranscriptMeta(
+        domain=domain.name,
+        data=DataRef.model_validate(data_ref or {}),
+        policy=PolicyRef(source=policy.source, sha256=file_sha256(Path(policy.source))),
+        model=ModelRef(model=settings.model, max_tokens=settings.max_tokens),
+        system_sha256=hashlib.sha256(domain.system_prompt.encode()).hexdigest(),
+    )
     return Agent(
         engine=engine, model=model, gate=gate, system=domain.system_prompt, limits=limits, meta=meta
     )

@@ -182,8 +182,7 @@ def next_action(events: list[StoredEvent]) -> Action:
         return "resume"  # a run was cut short: finish it before the customer speaks again
     state = derive(events)
     if any(
-        b["id"] in state.confirmation_asked and b["id"] not in state.confirmations
-        for b in state.pending
+        b.id in state.confirmation_asked and b.id not in state.confirmations for b in state.pending
     ):
         return "answer"
     return "resume" if state.pending else "done"

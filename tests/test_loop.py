@@ -269,10 +269,10 @@ def test_state_cache_is_bounded_and_refolds_evicted_conversations(engine):
     agent.cached_conversations = 2
     for cid in ("c1", "c2", "c3"):
         agent.run(cid, "hello")
-    assert list(agent._states) == ["c2", "c3"]
+    assert list(agent._logs) == ["c2", "c3"]
     again = agent.state("c1")  # evicted: rebuilt from the store, identical
     assert again.last_response is not None and again.last_response.message.text() == "hi 0"
-    assert list(agent._states) == ["c3", "c1"]
+    assert list(agent._logs) == ["c3", "c1"]
 
 
 @pytest.mark.parametrize(
@@ -289,7 +289,7 @@ def test_state_cache_is_bounded_and_refolds_evicted_conversations(engine):
     ],
 )
 def test_plain_yes_confirms(said):
-    from agent.loop import confirms
+    from agent.gate.confirm import confirms
 
     assert confirms(said)
 
@@ -309,6 +309,6 @@ def test_plain_yes_confirms(said):
     ],
 )
 def test_anything_else_declines(said):
-    from agent.loop import confirms
+    from agent.gate.confirm import confirms
 
     assert not confirms(said)

@@ -1,4 +1,8 @@
-"""The one place tools run: at most once per (conversation, tool_use id), atomically."""
+"""The one place tools run: at most once per (conversation, tool_use id), atomically.
+
+`execute_once` runs inside the transaction that also appends the step's events, so the
+domain change, the ledger row and the tool_result event commit together or not at all.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,21 @@ from typing import Any
 
 from loguru import logger
 from pydantic import BaseModel
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from agent.clock import utcnow
+from agent.model.client import ToolUse
 from agent.registry import Tool, ToolContext, ToolError, ToolOutput, args_hash
-from agent.store.tables import Execution
-from agent.transcript.events import ToolResulted, append
+from agent.store.engine import reader
+from agent.store.tables import CustomerLock, Execution
+from agent.transcript.events import ToolResulted
+
+LEDGER = Execution.__table__  # type: ignore[attr-defined]
+LOCKS = CustomerLock.__table__  # type: ignore[attr-defined]
 
 
 class AlreadyExecuted(Exception):
@@ -23,6 +35,21 @@ class AlreadyExecuted(Exception):
 def render(content: Any) -> str:
     """Tool output as the text the model reads."""
     return content if isinstance(content, str) else json.dumps(content, sort_keys=True, default=str)
+
+
+def lock_customer(session: Session, customer_id: str | None) -> None:
+    """Serialise writes per customer for the rest of the transaction.
+
+    On PostgreSQL this is a row lock (`SELECT … FOR UPDATE`) on the customer's lock row;
+    SQLite transactions here begin IMMEDIATE, which already serialises every writer.
+    """
+    conn = session.connection()
+    if customer_id is None or conn.dialect.name != "postgresql":
+        return
+    conn.execute(pg_insert(LOCKS).values(customer_id=customer_id).on_conflict_do_nothing())
+    conn.execute(
+        select(LOCKS.c.customer_id).where(LOCKS.c.customer_id == customer_id).with_for_update()
+    )
 
 
 def _run_tool(ctx: ToolContext, tool: Tool, args: BaseModel) -> tuple[ToolOutput, bool]:
@@ -41,52 +68,61 @@ def _run_tool(ctx: ToolContext, tool: Tool, args: BaseModel) -> tuple[ToolOutput
     return output, False
 
 
-def execute_once(
-    engine: Engine,
-    conversation_id: str,
-    tool_use_id: str,
-    tool: Tool,
-    args: BaseModel,
-    customer_id: str | None,
-) -> ToolResulted:
-    """Run the tool and commit its change, ledger row and tool_result event together.
+def execute_once(ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel) -> ToolResulted:
+    """Run the tool in the caller's transaction and record it in the ledger.
 
     If the ledger already holds this (conversation, tool_use id), nothing runs and
-    AlreadyExecuted is raised: the caller re-reads the log, where the result is.
+    AlreadyExecuted is raised; the caller rolls back and reads the recorded result.
     """
+    conn = ctx.session.connection()
+    key = (LEDGER.c.conversation_id == ctx.conversation_id) & (LEDGER.c.tool_use_id == tool_use_id)
+    if conn.execute(select(LEDGER.c.tool).where(key)).first() is not None:
+        raise AlreadyExecuted(tool_use_id)
+    # Claim the ledger row before running anything: a concurrent worker blocks on this
+    # key and then fails, instead of doing the work on stale reads.
     digest = args_hash(tool.name, args.model_dump(mode="json"))
     try:
-        with Session(engine) as session, session.begin():
-            if session.get(Execution, (conversation_id, tool_use_id)) is not None:
-                raise AlreadyExecuted(tool_use_id)
-            # Claim the ledger row before running anything: a concurrent worker blocks
-            # on this key and then fails, instead of doing the work on stale reads.
-            row = Execution(
-                conversation_id=conversation_id,
-                tool_use_id=tool_use_id,
-                tool=tool.name,
-                args_hash=digest,
+        with ctx.session.begin_nested():
+            conn.execute(
+                insert(LEDGER).values(
+                    conversation_id=ctx.conversation_id,
+                    tool_use_id=tool_use_id,
+                    tool=tool.name,
+                    args_hash=digest,
+                    is_error=False,
+                    result="",
+                    executed_at=utcnow(),
+                )
             )
-            session.add(row)
-            session.flush()
-            ctx = ToolContext(
-                session=session, conversation_id=conversation_id, customer_id=customer_id
-            )
-            output, is_error = _run_tool(ctx, tool, args)
-            content = render(output.content)
-            result = ToolResulted(
-                tool_use_id=tool_use_id,
-                name=tool.name,
-                content=content,
-                is_error=is_error,
-                executed=not is_error,
-                customer_id=None if is_error else output.identifies_customer,
-                ends_conversation=output.ends_conversation and not is_error,
-            )
-            row.is_error, row.result = is_error, content
-            session.add(row)
-            append(session, conversation_id, result)
     except IntegrityError as exc:
-        # Lost a race: the winner's row (and result event) is committed; nothing ran here.
         raise AlreadyExecuted(tool_use_id) from exc
-    return result
+    output, is_error = _run_tool(ctx, tool, args)
+    content = render(output.content)
+    conn.execute(update(LEDGER).where(key).values(is_error=is_error, result=content))
+    return ToolResulted(
+        tool_use_id=tool_use_id,
+        name=tool.name,
+        content=content,
+        is_error=is_error,
+        executed=not is_error,
+        customer_id=None if is_error else output.identifies_customer,
+        ends_conversation=output.ends_conversation and not is_error,
+    )
+
+
+def recorded_result(engine: Engine, conversation_id: str, use: ToolUse) -> ToolResulted:
+    """The ledger's result for a tool_use id that already ran, as the model should read it."""
+    key = (LEDGER.c.conversation_id == conversation_id) & (LEDGER.c.tool_use_id == use.id)
+    with reader(engine).connect() as conn:
+        row = conn.execute(
+            select(LEDGER.c.tool, LEDGER.c.result, LEDGER.c.is_error).where(key)
+        ).first()
+    if row is None:
+        message = f"Error: tool_use id {use.id} could not be run; nothing ran"
+        return ToolResulted(tool_use_id=use.id, name=use.name, content=message, is_error=True)
+    if row.tool != use.name:
+        message = f"Error: tool_use id {use.id} already ran {row.tool}; nothing ran"
+        return ToolResulted(tool_use_id=use.id, name=use.name, content=message, is_error=True)
+    return ToolResulted(
+        tool_use_id=use.id, name=use.name, content=row.result, is_error=row.is_error
+    )

@@ -1,24 +1,42 @@
-"""The gate: validate -> policy -> confirm/approve -> execute once. Fails closed."""
+"""The gate: validate -> facts -> policy -> confirm/approve -> execute once. Fails closed.
+
+`step` decides on a read-only view of the store and returns the events to record plus,
+when the call may run, the work that executes it. That work runs inside the log's
+commit transaction: it locks the customer, decides again on fresh facts, and only then
+runs the tool (`execute_once`), so a decision still holds when the write runs.
+"""
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from loguru import logger
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from agent.clock import utcnow
 from agent.gate.approvals import ApprovalRequest, Approver, check_decision, expiry
-from agent.gate.execution import AlreadyExecuted, execute_once
-from agent.registry import FieldProblem, Tool, ToolContext, ToolRegistry, args_hash
-from agent.store.tables import Execution
+from agent.gate.call import Decided, Outcome, Paused, Refused, Resolved, Step, Stop
+from agent.gate.execution import execute_once, lock_customer
+from agent.gate.policy import Decision
+from agent.model.client import ToolUse
+from agent.registry import (
+    Effect,
+    FieldProblem,
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolRegistry,
+    args_hash,
+)
+from agent.store.engine import reader
 from agent.transcript.events import (
+    AnyEvent,
     ApprovalDecided,
     ApprovalRequested,
     ConfirmationRequested,
@@ -27,10 +45,10 @@ from agent.transcript.events import (
     ToolResulted,
     ValidationFailed,
     Verdict,
-    append,
-    load,
 )
-from agent.transcript.state import ConversationState, derive
+from agent.transcript.state import ConversationState
+
+FACTS_UNAVAILABLE = "facts-unavailable"
 
 
 class PolicyDecision(Protocol):
@@ -66,57 +84,10 @@ class PolicyEvaluator(Protocol):
     """Anything that turns (tool, effect, input, facts) into a decision."""
 
     def evaluate(
-        self,
-        tool: str,
-        effect: Literal["read", "write"],
-        input: dict[str, Any],
-        facts: dict[str, Any],
+        self, tool: str, effect: Effect, input: dict[str, Any], facts: dict[str, Any]
     ) -> PolicyDecision:
         """The verdict for one call; must never raise."""
         ...
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """The tool_use block now has a result in the log."""
-
-
-@dataclass(frozen=True)
-class Paused:
-    """Waiting for the customer's confirmation or a supervisor's approval."""
-
-    kind: Literal["confirmation", "approval"]
-    summary: str
-    request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Stop:
-    """The turn must end (e.g. the invalid-input budget is spent)."""
-
-    reason: str
-
-
-Outcome = Resolved | Paused | Stop
-
-
-def record(
-    engine: Engine,
-    conversation_id: str,
-    *events: BaseModel,
-    also: Callable[[Session], None] | None = None,
-) -> None:
-    """Append events (and run `also` in the same transaction), retrying on a taken seq."""
-    for attempt in range(5):
-        try:
-            with Session(engine) as session, session.begin():
-                append(session, conversation_id, *events)
-                if also is not None:
-                    also(session)
-            return
-        except IntegrityError:
-            if attempt == 4:
-                raise
 
 
 def describe_problems(tool: str, problems: list[FieldProblem]) -> str:
@@ -129,22 +100,27 @@ def describe_problems(tool: str, problems: list[FieldProblem]) -> str:
     return "\n".join(lines)
 
 
+def refusal(use: ToolUse, message: str) -> ToolResulted:
+    """An is_error result for a call that did not run."""
+    return ToolResulted(
+        tool_use_id=use.id, name=use.name, content=f"Error: {message}", is_error=True
+    )
+
+
 @dataclass(frozen=True)
 class Call:
     """One validated tool call on its way through the gate, with its facts and decision."""
 
     cid: str
-    block: dict[str, Any]
+    use: ToolUse
     tool: Tool
     args: BaseModel
     digest: str
     facts: dict[str, Any]
     decision: PolicyDecision
 
-    @property
-    def tid(self) -> str:
-        """The tool_use id."""
-        return str(self.block["id"])
+
+Clearance = Literal["clear", "confirm", "approve", "no"]
 
 
 @dataclass
@@ -160,183 +136,113 @@ class Gate:
     roster: Mapping[str, list[str]] | None = None
     clock: Callable[[], datetime] = utcnow
 
-    def refuse(self, cid: str, block: dict[str, Any], message: str) -> Resolved:
-        """Record an is_error result without running anything."""
-        record(
-            self.engine,
-            cid,
-            ToolResulted(
-                tool_use_id=block["id"],
-                name=block["name"],
-                content=f"Error: {message}",
-                is_error=True,
-            ),
-        )
-        return Resolved()
+    def refuse(self, use: ToolUse, message: str) -> Step:
+        """A step that records an is_error result without running anything."""
+        return Step(Refused(message), [refusal(use, message)])
 
-    def process(self, cid: str, state: ConversationState, block: dict[str, Any]) -> Outcome:
-        """Take one pending tool_use block as far as it can go now."""
-        tid, name, raw = block["id"], block["name"], block.get("input")
-        if tid not in state.called:
-            record(self.engine, cid, ToolCalled(tool_use_id=tid, name=name, input=raw))
-        if self._replay(cid, block):
-            return Resolved()
-        tool = self.registry.get(name)
+    def step(self, cid: str, state: ConversationState, use: ToolUse) -> Step:
+        """Take one pending tool_use as far as it can go now (reads only; commits nothing)."""
+        called: list[AnyEvent] = []
+        if use.id not in state.called:
+            called.append(ToolCalled(tool_use_id=use.id, name=use.name, input=use.input))
+        with Session(reader(self.engine)) as session:
+            step = self._step(session, cid, state, use)
+        step.events[:0] = called
+        return step
+
+    def _step(self, session: Session, cid: str, state: ConversationState, use: ToolUse) -> Step:
+        ran = state.ran.get(use.id)
+        if ran is not None:  # a reused tool_use id: the recorded result, nothing runs twice
+            return Step(Resolved(), [_again(use, ran)])
+        tool = self.registry.get(use.name)
         if tool is None:
             known = ", ".join(self.registry.tools)
-            return self.refuse(cid, block, f"unknown tool {name!r}; available tools: {known}")
-        parsed = self.registry.validate(tool, raw)
+            return self.refuse(use, f"unknown tool {use.name!r}; available tools: {known}")
+        parsed = self.registry.validate(tool, use.input)
         if isinstance(parsed, list):
-            return self._invalid(cid, state, block, parsed)
-        call = self._decide(cid, state, block, tool, parsed)
-        verdict = call.decision.verdict
-        if verdict == "deny":
-            reasons = " ".join(call.decision.deciding_reasons)
-            return self.refuse(cid, block, f"refused by policy: {reasons}")
-        # Every write the policy does not outright allow needs the customer's yes first.
-        if verdict == "confirm" or (verdict == "approve" and tool.effect == "write"):
-            outcome = self._confirmation(call, state)
-            if outcome is not None:
-                return outcome
-        if verdict == "approve":
-            outcome = self._approval(call, state)
-            if outcome is not None:
-                return outcome
-        try:
-            execute_once(self.engine, cid, tid, tool, parsed, state.customer_id)
-        except AlreadyExecuted:
-            self._replay(cid, block)
-        return Resolved()
+            return self._invalid(state, use, parsed)
+        call = self._decide(session, cid, state, use, tool, parsed)
+        decided = _new_decision(call, state)
+        clearance, why = _clearance(call, state)
+        if clearance == "no":
+            return _prefixed(decided, self.refuse(use, why))
+        if clearance != "clear" and (problem := _dry_run(session, call, state)) is not None:
+            return _prefixed(decided, self.refuse(use, f"not possible: {problem}"))
+        if clearance == "confirm":
+            return _prefixed(decided, self._ask_confirmation(session, call, state))
+        if clearance == "approve":
+            return _prefixed(decided, self._ask_approval(session, call, state))
+        return Step(Resolved(), decided, execute=lambda s: self._execute(s, call, state))
 
     def _decide(
         self,
+        session: Session,
         cid: str,
         state: ConversationState,
-        block: dict[str, Any],
+        use: ToolUse,
         tool: Tool,
-        parsed: BaseModel,
+        args: BaseModel,
     ) -> Call:
-        """Compute facts, ask the policy, and record the decision when it is new."""
-        dumped = parsed.model_dump(mode="json")
-        with Session(self.engine) as session:
-            ctx = ToolContext(session=session, conversation_id=cid, customer_id=state.customer_id)
-            facts = self.registry.facts_for(ctx, tool, parsed)
-        decision = self.policy.evaluate(tool.name, tool.effect, dumped, facts)
-        call = Call(cid, block, tool, parsed, args_hash(tool.name, dumped), facts, decision)
-        event = GateDecided(
-            tool_use_id=call.tid,
-            name=tool.name,
-            verdict=decision.verdict,
-            args_hash=call.digest,
-            rules=list(decision.rules),
-            reasons=list(decision.reasons),
-            role=decision.role,
-            facts=facts,
-        )
-        previous = state.decisions.get(call.tid)
-        if previous is None or previous.model_dump() != event.model_dump():
-            record(self.engine, cid, event)
-        return call
-
-    def _replay(self, cid: str, block: dict[str, Any]) -> bool:
-        """If this tool_use id already ran, give the model the recorded result again."""
-        with Session(self.engine) as session:
-            done = session.get(Execution, (cid, block["id"]))
-            if done is None:
-                return False
-            fresh = derive(load(session, cid))
-        if block["id"] not in fresh.pending_ids():
-            return True  # the result of this very call is already in the log
-        if done.tool != block["name"]:
-            message = f"Error: tool_use id {block['id']} already ran {done.tool}; nothing ran"
-            result = ToolResulted(
-                tool_use_id=block["id"], name=block["name"], content=message, is_error=True
+        """Compute facts and ask the policy; an error computing facts denies (fail closed)."""
+        dumped = args.model_dump(mode="json")
+        try:
+            facts = self.registry.facts_for(_context(session, cid, state), tool, args)
+        except Exception as exc:  # any failure here must mean "no"
+            logger.opt(exception=exc).warning("facts for {} failed; denying", tool.name)
+            facts = {"error": type(exc).__name__}
+            reason = (
+                "the facts this decision needs could not be checked "
+                f"({type(exc).__name__}); nothing was done, try again later"
             )
+            decision: PolicyDecision = Decision("deny", [FACTS_UNAVAILABLE], [reason], None, [])
         else:
-            result = ToolResulted(
-                tool_use_id=block["id"],
-                name=block["name"],
-                content=done.result,
-                is_error=done.is_error,
-            )
-        record(self.engine, cid, result)
-        return True
-
-    def _describe(self, call: Call) -> str:
-        with Session(self.engine) as session:
-            return call.tool.describe(call.args, session)
+            decision = self.policy.evaluate(tool.name, tool.effect, dumped, facts)
+        return Call(cid, use, tool, args, args_hash(tool.name, dumped), facts, decision)
 
     def _invalid(
-        self,
-        cid: str,
-        state: ConversationState,
-        block: dict[str, Any],
-        problems: list[FieldProblem],
-    ) -> Outcome:
-        name = block["name"]
-        record(
-            self.engine,
-            cid,
-            ValidationFailed(tool_use_id=block["id"], name=name, errors=problems),
+        self, state: ConversationState, use: ToolUse, problems: list[FieldProblem]
+    ) -> Step:
+        events: list[AnyEvent] = [
+            ValidationFailed(tool_use_id=use.id, name=use.name, errors=problems),
             ToolResulted(
-                tool_use_id=block["id"],
-                name=name,
-                content=describe_problems(name, problems),
+                tool_use_id=use.id,
+                name=use.name,
+                content=describe_problems(use.name, problems),
                 is_error=True,
             ),
-        )
-        if state.invalid_streak.get(name, 0) + 1 >= self.max_invalid:
-            return Stop(f"{self.max_invalid} invalid calls in a row to {name}")
-        return Resolved()
+        ]
+        if state.invalid_streak.get(use.name, 0) + 1 >= self.max_invalid:
+            return Step(Stop(f"{self.max_invalid} invalid calls in a row to {use.name}"), events)
+        return Step(Refused("invalid input"), events)
 
-    def _confirmation(self, call: Call, state: ConversationState) -> Outcome | None:
-        """None when the customer confirmed exactly these arguments."""
-        answer = state.confirmations.get(call.tid)
-        if answer is not None:
-            if answer.type == "confirmation_given" and answer.args_hash == call.digest:
-                return None
-            why = (
-                "the customer declined"
-                if answer.type == "confirmation_declined"
-                else "the confirmation was for different arguments"
-            )
-            return self.refuse(call.cid, call.block, f"not executed: {why} ({answer.text!r}).")
-        summary = self._describe(call)
-        asked = state.confirmation_asked.get(call.tid)
+    def _ask_confirmation(self, session: Session, call: Call, state: ConversationState) -> Step:
+        summary = call.tool.describe(call.args, session)
+        asked = state.confirmation_asked.get(call.use.id)
+        events: list[AnyEvent] = []
         if asked is None or asked.args_hash != call.digest:
-            record(
-                self.engine,
-                call.cid,
-                ConfirmationRequested(tool_use_id=call.tid, args_hash=call.digest, summary=summary),
+            events.append(
+                ConfirmationRequested(
+                    tool_use_id=call.use.id, args_hash=call.digest, summary=summary
+                )
             )
-        return Paused("confirmation", summary)
+        return Step(Paused("confirmation", summary), events)
 
-    def _approval(self, call: Call, state: ConversationState) -> Outcome | None:
-        """None when a supervisor with the right role approved exactly these arguments."""
-        done = state.approvals.get(call.tid)
-        if done is not None:
-            if done.approved and done.args_hash == call.digest:
-                return None
-            return self.refuse(
-                call.cid, call.block, f"not executed: supervisor approval refused: {done.reason}"
-            )
+    def _ask_approval(self, session: Session, call: Call, state: ConversationState) -> Step:
+        """Ask the approver; a decision made now is recorded and the call goes round again."""
         if self.approver is None:
             return self.refuse(
-                call.cid,
-                call.block,
+                call.use,
                 "not executed: supervisor approval is required but no approver is configured",
             )
-        request = self._request(call, state)
+        request, events = self._request(session, call, state)
         answer = self.approver.decide(request)
         now = self.clock()
-        ok, why = check_decision(request, answer, now=now, roster=self.roster)
         if answer is None and now < request.expires_at:
-            return Paused("approval", request.summary, request.request_id)
-        record(
-            self.engine,
-            call.cid,
+            return Step(Paused("approval", request.summary, request.request_id), events)
+        ok, why = check_decision(request, answer, now=now, roster=self.roster)
+        events.append(
             ApprovalDecided(
-                tool_use_id=call.tid,
+                tool_use_id=call.use.id,
                 request_id=request.request_id,
                 args_hash=call.digest,
                 approved=ok,
@@ -344,44 +250,145 @@ class Gate:
                 role=str(getattr(answer, "role", request.role)),
                 reason=why,
                 decided_at=now,
-            ),
+            )
         )
-        if ok:
-            return None
-        return self.refuse(
-            call.cid, call.block, f"not executed: supervisor approval refused: {why}"
-        )
+        return Step(Decided(why), events)
 
-    def _request(self, call: Call, state: ConversationState) -> ApprovalRequest:
-        """The approval request for this call: the one already asked, or a new recorded one."""
-        asked = state.approval_asked.get(call.tid)
+    def _request(
+        self, session: Session, call: Call, state: ConversationState
+    ) -> tuple[ApprovalRequest, list[AnyEvent]]:
+        """The approval request for this call: the one already asked, or a new one to record."""
+        asked = state.approval_asked.get(call.use.id)
         if asked is not None and asked.args_hash != call.digest:
             asked = None  # arguments changed: a fresh request, never the old decision
+        if asked is not None:
+            request = ApprovalRequest(
+                request_id=asked.request_id,
+                conversation_id=call.cid,
+                tool_use_id=call.use.id,
+                tool=call.tool.name,
+                input=call.args.model_dump(mode="json"),
+                args_hash=call.digest,
+                role=asked.role,
+                summary=asked.summary,
+                reasons=asked.reasons,
+                facts=call.facts,
+                expires_at=asked.expires_at,
+            )
+            return request, []
+        # The id is derived, not random: a crash after the queue saw the request and
+        # before the event committed finds the same queue row again.
+        seed = f"{call.cid}\0{call.use.id}\0{call.digest}".encode()
         request = ApprovalRequest(
-            request_id=asked.request_id if asked else f"apr_{uuid.uuid4().hex[:12]}",
+            request_id="apr_" + hashlib.sha256(seed).hexdigest()[:12],
             conversation_id=call.cid,
-            tool_use_id=call.tid,
+            tool_use_id=call.use.id,
             tool=call.tool.name,
             input=call.args.model_dump(mode="json"),
             args_hash=call.digest,
-            role=asked.role if asked else call.decision.role or "supervisor",
-            summary=asked.summary if asked else self._describe(call),
-            reasons=asked.reasons if asked else list(call.decision.deciding_reasons),
+            role=call.decision.role or "supervisor",
+            summary=call.tool.describe(call.args, session),
+            reasons=list(call.decision.deciding_reasons),
             facts=call.facts,
-            expires_at=asked.expires_at if asked else expiry(self.approval_hours, self.clock()),
+            expires_at=expiry(self.approval_hours, self.clock()),
         )
-        if asked is None:
-            record(
-                self.engine,
-                call.cid,
-                ApprovalRequested(
-                    tool_use_id=call.tid,
-                    request_id=request.request_id,
-                    args_hash=call.digest,
-                    role=request.role,
-                    summary=request.summary,
-                    reasons=request.reasons,
-                    expires_at=request.expires_at,
-                ),
-            )
-        return request
+        event = ApprovalRequested(
+            tool_use_id=call.use.id,
+            request_id=request.request_id,
+            args_hash=call.digest,
+            role=request.role,
+            summary=request.summary,
+            reasons=request.reasons,
+            expires_at=request.expires_at,
+        )
+        return request, [event]
+
+    def _execute(
+        self, session: Session, call: Call, state: ConversationState
+    ) -> tuple[list[AnyEvent], Outcome]:
+        """Inside the commit: lock the customer, decide again on fresh facts, run once."""
+        if call.tool.effect == "write":
+            lock_customer(session, state.customer_id)
+            fresh = self._decide(session, call.cid, state, call.use, call.tool, call.args)
+            clearance, why = _clearance(fresh, state)
+            if clearance != "clear":
+                decided = _new_decision(fresh, state)
+                if clearance == "no":
+                    return [*decided, refusal(call.use, why)], Refused(why)
+                return decided, Decided(f"the decision changed to {fresh.decision.verdict}")
+        ctx = _context(session, call.cid, state)
+        result = execute_once(ctx, call.use.id, call.tool, call.args)
+        return [result], Resolved()
+
+
+def _context(session: Session, cid: str, state: ConversationState) -> ToolContext:
+    return ToolContext(
+        session=session,
+        conversation_id=cid,
+        customer_id=state.customer_id,
+        customer_said=tuple(state.customer_texts),
+    )
+
+
+def _new_decision(call: Call, state: ConversationState) -> list[AnyEvent]:
+    """A gate_decision event, unless the same decision is already the latest recorded."""
+    event = GateDecided(
+        tool_use_id=call.use.id,
+        name=call.tool.name,
+        verdict=call.decision.verdict,
+        args_hash=call.digest,
+        rules=list(call.decision.rules),
+        reasons=list(call.decision.reasons),
+        role=call.decision.role,
+        facts=call.facts,
+    )
+    previous = state.decisions.get(call.use.id)
+    return [] if previous is not None and previous == event else [event]
+
+
+def _clearance(call: Call, state: ConversationState) -> tuple[Clearance, str]:
+    """What this decision still needs, given the answers recorded so far."""
+    verdict, tid = call.decision.verdict, call.use.id
+    if verdict == "deny":
+        return "no", "refused by policy: " + " ".join(call.decision.deciding_reasons)
+    # Every write the policy does not outright allow needs the customer's yes first.
+    if verdict == "confirm" or (verdict == "approve" and call.tool.effect == "write"):
+        answer = state.confirmations.get(tid)
+        if answer is None or answer.args_hash != call.digest:
+            return "confirm", ""
+        if answer.type == "confirmation_declined":
+            return "no", f"not executed: the customer declined ({answer.text!r})."
+    if verdict == "approve":
+        done = state.approvals.get(tid)
+        if done is None or done.args_hash != call.digest:
+            return "approve", ""
+        if not done.approved:
+            return "no", f"not executed: supervisor approval refused: {done.reason}"
+    return "clear", ""
+
+
+def _dry_run(session: Session, call: Call, state: ConversationState) -> str | None:
+    """The tool's own checks, before anyone is asked to confirm or approve it."""
+    if call.tool.precheck is None:
+        return None
+    try:
+        call.tool.precheck(_context(session, call.cid, state), call.args)
+    except ToolError as exc:
+        return str(exc)
+    return None
+
+
+def _again(use: ToolUse, ran: ToolResulted) -> ToolResulted:
+    """The recorded result of a tool_use id that already ran (or an error if reused)."""
+    if ran.name != use.name:
+        message = f"Error: tool_use id {use.id} already ran {ran.name}; nothing ran"
+        return ToolResulted(tool_use_id=use.id, name=use.name, content=message, is_error=True)
+    # The model reads the result again; it is not a second execution.
+    return ToolResulted(
+        tool_use_id=use.id, name=use.name, content=ran.content, is_error=ran.is_error
+    )
+
+
+def _prefixed(events: list[AnyEvent], step: Step) -> Step:
+    step.events[:0] = events
+    return step

@@ -14,7 +14,13 @@ import httpx2
 from loguru import logger
 
 from agent.config import Settings, require_api_key
-from agent.model.client import AssistantMessage, ModelError, ModelRequest, ModelResponse
+from agent.model.client import (
+    AssistantMessage,
+    ModelError,
+    ModelErrorKind,
+    ModelRequest,
+    ModelResponse,
+)
 from agent.model.ratelimit import RateLimiter, estimate_input_tokens
 
 TextCallback = Callable[[str], None]
@@ -135,7 +141,7 @@ class AnthropicModel:
         return text.replace(self._secret, "[REDACTED]") if self._secret else text
 
 
-def error_kind(exc: anthropic.APIError) -> str:
+def error_kind(exc: anthropic.APIError) -> ModelErrorKind:
     """The ModelError kind for an SDK exception (status code first, then the error type)."""
     if isinstance(exc, anthropic.APITimeoutError):
         return "timeout"

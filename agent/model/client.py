@@ -6,18 +6,45 @@ server and unknown blocks go back to the API exactly as they came.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Block = dict[str, Any]
 Role = Literal["user", "assistant"]
+ModelErrorKind = Literal[
+    "rate_limited",
+    "overloaded",
+    "server_error",
+    "connection",
+    "timeout",
+    "stream_cut",
+    "bad_request",
+    "auth",
+    "permission",
+    "not_found",
+    "too_large",
+    "context_window_exceeded",
+    "budget",
+    "api_unavailable",
+    "api_error",
+    "replay",
+]
+
+
+MODEL_ERROR_KINDS: frozenset[str] = frozenset(get_args(ModelErrorKind))
+
+
+def model_error_kind(kind: str) -> ModelErrorKind:
+    """A recorded error kind as a model error kind ("api_error" for any other)."""
+    return cast(ModelErrorKind, kind) if kind in MODEL_ERROR_KINDS else "api_error"
 
 
 class ModelError(Exception):
     """The model call failed in a way the run reports (after the SDK's own retries)."""
 
-    def __init__(self, message: str, *, kind: str = "api_error") -> None:
+    def __init__(self, message: str, *, kind: ModelErrorKind = "api_error") -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -47,6 +74,22 @@ class ChatMessage(BaseModel):
 
     role: Role
     content: list[Block]
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """One `tool_use` block of a model reply, parsed at the edge."""
+
+    id: str
+    name: str
+    input: Any
+
+    @classmethod
+    def of(cls, block: Block) -> ToolUse:
+        """Parse a wire block; a missing id or name becomes an empty string the gate refuses."""
+        return cls(
+            id=str(block.get("id", "")), name=str(block.get("name", "")), input=block.get("input")
+        )
 
 
 class ModelRequest(BaseModel):

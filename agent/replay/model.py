@@ -15,7 +15,7 @@ from agent.gate.approvals import (
     ApprovalDecision,
     ApprovalRequest,
 )
-from agent.model.client import ModelError, ModelRequest, ModelResponse
+from agent.model.client import ModelError, ModelRequest, ModelResponse, model_error_kind
 from agent.transcript.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -87,7 +87,7 @@ class ReplayModel:
         if reply is None:
             raise ReplayExhausted("the recording has no reply to this request", kind="replay")
         if isinstance(reply, ErrorOccurred):
-            raise ModelError(reply.message, kind=reply.kind)
+            raise ModelError(reply.message, kind=model_error_kind(reply.kind))
         return ModelResponse(
             message=reply.message,
             request_id=reply.request_id,

@@ -223,6 +223,7 @@ class Replayer:
     cid: str
     last_seq: int = 0
     segment: Segment | None = None
+    agent: Agent | None = None
     requests: list[int] = field(init=False)
     comparator: Comparator = field(init=False)
 
@@ -242,7 +243,7 @@ class Replayer:
                 if isinstance(stored.event, ApprovalDecided):
                     approver.add(seg.index, stored.event)
         model = ReplayModel(recorded_replies(self.events), check=self._check)
-        agent = build_replay_agent(
+        agent = self.agent = build_replay_agent(
             self.domain, self.settings, self.engine, model, approver, policy, clock, data
         )
         report = ReplayReport(self.cid, len(self.requests), warnings=warnings)
@@ -276,8 +277,12 @@ class Replayer:
             return self.domain.snapshot(session)
 
     def _new(self) -> list[StoredEvent]:
+        """Events since the last look: committed ones, then those the agent holds unwritten."""
         with Session(self.engine) as session:
             new = load(session, self.cid, after=self.last_seq)
+        if self.agent is not None:
+            held = self.agent.log(self.cid).unwritten()
+            new += [e for e in held if e.seq > (new[-1].seq if new else self.last_seq)]
         if new:
             self.last_seq = new[-1].seq
         return new

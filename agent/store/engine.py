@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ from agent.store import tables as _tables  # noqa: F401 - registers the tables' 
 from agent.store.migrations import migrate
 
 DB_ENV = "SUPPORT_AGENT_DB"
+SYNCHRONOUS_ENV = "SUPPORT_AGENT_SQLITE_SYNCHRONOUS"
+SYNCHRONOUS_LEVELS = ("FULL", "NORMAL", "EXTRA")
+READ_ONLY = "support_agent_read_only"
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "support-agent" / "support-agent.db"
 
 
@@ -37,19 +42,40 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def sqlite_synchronous() -> str:
+    """The SQLite durability level: FULL (an fsync per commit) unless the setting relaxes it."""
+    level = os.environ.get(SYNCHRONOUS_ENV, "FULL").strip().upper()
+    if level not in SYNCHRONOUS_LEVELS:
+        raise ValueError(
+            f"{SYNCHRONOUS_ENV} must be one of {', '.join(SYNCHRONOUS_LEVELS)}, not {level!r}"
+        )
+    return level
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let the driver issue no BEGIN of its own: we emit BEGIN IMMEDIATE so writers
     # queue on the lock instead of failing an upgrade from a read transaction.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={sqlite_synchronous()}")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers take no write lock; every other transaction queues for it up front.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for transactions that only read (on SQLite: no write lock)."""
+    found = _READERS.get(engine)
+    if found is None:
+        found = _READERS[engine] = engine.execution_options(**{READ_ONLY: True})
+    return found
 
 
 def make_engine(url: str | None = None, *, create: bool = True) -> Engine:

@@ -45,3 +45,11 @@ class Execution(SQLModel, table=True):
     is_error: bool = False
     result: str = ""
     executed_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerLock(SQLModel, table=True):
+    """One row per customer, locked (FOR UPDATE) by a write so decisions serialise per customer."""
+
+    __tablename__ = "customer_lock"
+
+    customer_id: str = Field(primary_key=True)

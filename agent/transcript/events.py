@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from agent.clock import utcnow
-from agent.model.client import AssistantMessage, Usage
+from agent.model.client import AssistantMessage, ModelErrorKind, Usage
 from agent.registry import FieldProblem
 from agent.store.tables import Event
 
@@ -19,6 +21,8 @@ FORMAT_VERSION = 1
 
 Verdict = Literal["allow", "confirm", "approve", "deny"]
 RunStatus = Literal["done", "paused", "failed", "handed_off"]
+ConversationStatus = Literal["open", "done", "paused", "failed", "handed_off"]
+ErrorKind = ModelErrorKind | Literal["stop_reason", "limit", "lease_lost", "facts"]
 
 
 class UserMessage(BaseModel):
@@ -26,6 +30,14 @@ class UserMessage(BaseModel):
 
     type: Literal["user_message"] = "user_message"
     text: str
+
+
+class CustomerVerified(BaseModel):
+    """The embedding application vouched for who the customer is (a verified id)."""
+
+    type: Literal["customer_verified"] = "customer_verified"
+    customer_id: str
+    source: Literal["channel"] = "channel"
 
 
 class ModelRequested(BaseModel):
@@ -154,7 +166,7 @@ class ErrorOccurred(BaseModel):
     """Something went wrong that the run reports (API fault, limit, bad stop reason)."""
 
     type: Literal["error"] = "error"
-    kind: str
+    kind: ErrorKind
     message: str
 
 
@@ -170,6 +182,7 @@ class RunFinished(BaseModel):
 
 AnyEvent = Annotated[
     UserMessage
+    | CustomerVerified
     | ModelRequested
     | ModelResponded
     | ToolCalled
@@ -197,47 +210,67 @@ class StoredEvent(BaseModel):
     event: AnyEvent
 
 
+def event_rows(
+    conversation_id: str, first_seq: int, events: Sequence[BaseModel]
+) -> list[dict[str, Any]]:
+    """Rows for the event table, numbered from first_seq."""
+    now = utcnow()
+    return [
+        {
+            "conversation_id": conversation_id,
+            "seq": first_seq + offset,
+            "type": str(ev.type),  # type: ignore[attr-defined]
+            "payload": ev.model_dump(mode="json"),
+            "created_at": now,
+        }
+        for offset, ev in enumerate(events)
+    ]
+
+
+def last_seq(conn: Connection, conversation_id: str) -> int:
+    """The highest sequence number of a conversation (0 when it has no events)."""
+    table = Event.__table__  # type: ignore[attr-defined]
+    stmt = select(func.max(table.c.seq)).where(table.c.conversation_id == conversation_id)
+    return int(conn.execute(stmt).scalar() or 0)
+
+
 def append(session: Session, conversation_id: str, *events: BaseModel) -> list[int]:
     """Append events inside the caller's transaction; returns their sequence numbers.
 
     The unique (conversation_id, seq) constraint turns a concurrent append into an
     IntegrityError for the loser, which then re-reads the log instead of forking it.
     """
-    last = session.exec(
-        select(func.max(Event.seq)).where(Event.conversation_id == conversation_id)
-    ).one()
-    seqs = []
-    for offset, ev in enumerate(events, start=1):
-        seq = (last or 0) + offset
-        session.add(
-            Event(
-                conversation_id=conversation_id,
-                seq=seq,
-                type=str(ev.type),  # type: ignore[attr-defined]
-                payload=ev.model_dump(mode="json"),
-            )
+    session.flush()  # rows the caller added (its conversation) go first
+    conn = session.connection()
+    first = last_seq(conn, conversation_id) + 1
+    rows = event_rows(conversation_id, first, events)
+    if rows:
+        conn.execute(Event.__table__.insert(), rows)  # type: ignore[attr-defined]
+    return [row["seq"] for row in rows]
+
+
+def load_rows(conn: Connection, conversation_id: str, after: int = 0) -> list[StoredEvent]:
+    """The events of a conversation with seq > after, in order (plain SQL, no ORM)."""
+    table = Event.__table__  # type: ignore[attr-defined]
+    stmt = (
+        select(table.c.seq, table.c.created_at, table.c.payload)
+        .where(table.c.conversation_id == conversation_id, table.c.seq > after)
+        .order_by(table.c.seq)
+    )
+    return [
+        StoredEvent(
+            conversation_id=conversation_id,
+            seq=seq,
+            at=at,
+            event=EVENT_ADAPTER.validate_python(payload),
         )
-        seqs.append(seq)
-    session.flush()
-    return seqs
+        for seq, at, payload in conn.execute(stmt)
+    ]
 
 
 def load(session: Session, conversation_id: str, after: int = 0) -> list[StoredEvent]:
     """The events of a conversation with seq > after, in order."""
-    rows = session.exec(
-        select(Event)
-        .where(Event.conversation_id == conversation_id, col(Event.seq) > after)
-        .order_by(col(Event.seq))
-    ).all()
-    return [
-        StoredEvent(
-            conversation_id=r.conversation_id,
-            seq=r.seq,
-            at=r.created_at,
-            event=EVENT_ADAPTER.validate_python(r.payload),
-        )
-        for r in rows
-    ]
+    return load_rows(session.connection(), conversation_id, after)
 
 
 def export_lines(events: list[StoredEvent], meta: dict[str, Any] | None = None) -> list[str]:

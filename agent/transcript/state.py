@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
-from agent.model.client import Block, ChatMessage, Usage
+from agent.digest import canonical_json
+from agent.model.client import Block, ChatMessage, ToolUse, Usage
 from agent.transcript.events import (
+    AnyEvent,
     ApprovalDecided,
     ApprovalRequested,
     ConfirmationDeclined,
     ConfirmationGiven,
     ConfirmationRequested,
+    CustomerVerified,
+    ErrorOccurred,
     GateDecided,
+    ModelRequested,
     ModelResponded,
     RunFinished,
     StoredEvent,
@@ -26,7 +30,7 @@ from agent.transcript.events import (
 
 
 def _message_bytes(message: ChatMessage) -> bytes:
-    return json.dumps(message.model_dump(), sort_keys=True, default=str).encode() + b"\n"
+    return canonical_json(message.model_dump()) + b"\n"
 
 
 def result_block(result: ToolResulted) -> Block:
@@ -53,7 +57,9 @@ class ConversationState:
     last_seq: int = 0
     tool_calls: int = 0
     invalid_streak: dict[str, int] = field(default_factory=dict)
-    called: set[str] = field(default_factory=set)
+    called: set[str] = field(default_factory=set)  # tool_use ids of the last reply seen
+    ran: dict[str, ToolResulted] = field(default_factory=dict)  # every executed call, by id
+    customer_texts: list[str] = field(default_factory=list)  # all the customer wrote
     decisions: dict[str, GateDecided] = field(default_factory=dict)
     confirmation_asked: dict[str, ConfirmationRequested] = field(default_factory=dict)
     confirmations: dict[str, ConfirmationGiven | ConfirmationDeclined] = field(default_factory=dict)
@@ -66,13 +72,9 @@ class ConversationState:
     _digest: Any = field(default_factory=hashlib.sha256, repr=False)
 
     @property
-    def pending(self) -> list[Block]:
+    def pending(self) -> list[ToolUse]:
         """tool_use blocks of the last assistant message that have no result yet, in order."""
-        return [b for b in self.open_tool_uses if b["id"] not in self.results]
-
-    def pending_ids(self) -> set[str]:
-        """Ids of the pending tool_use blocks."""
-        return {b["id"] for b in self.pending}
+        return [ToolUse.of(b) for b in self.open_tool_uses if b.get("id") not in self.results]
 
     def next_user_content(self) -> list[Block]:
         """The user turn to send next: tool results first (API order), then customer text."""
@@ -103,18 +105,21 @@ class ConversationState:
         return self.messages + ([ChatMessage(role="user", content=tail)] if tail else [])
 
 
-def apply_event(state: ConversationState, ev: object) -> None:  # noqa: C901 - one arm per type
+def apply_event(state: ConversationState, ev: AnyEvent) -> None:  # noqa: C901 - one arm per type
     """Fold one event into the state (the only place events change state)."""
     match ev:
         case UserMessage(text=text):
             state.texts.append(text)
+            state.customer_texts.append(text)
+        case CustomerVerified(customer_id=customer_id):
+            state.customer_id = customer_id
         case ModelResponded(message=message):
             tail = state.next_user_content()
             if tail:
                 state.add_message(ChatMessage(role="user", content=tail))
             state.add_message(ChatMessage(role="assistant", content=message.content))
             state.open_tool_uses = message.blocks_of("tool_use")
-            state.results, state.texts = {}, []
+            state.results, state.texts, state.called = {}, [], set()
             state.last_response = ev
             state.usage = state.usage + ev.usage
             state.finished = None
@@ -126,6 +131,8 @@ def apply_event(state: ConversationState, ev: object) -> None:  # noqa: C901 - o
             state.invalid_streak[name] = state.invalid_streak.get(name, 0) + 1
         case ToolResulted():
             state.results[ev.tool_use_id] = ev
+            if ev.executed:
+                state.ran.setdefault(ev.tool_use_id, ev)
             if ev.customer_id and state.customer_id is None:
                 state.customer_id = ev.customer_id
             if ev.ends_conversation:
@@ -144,8 +151,10 @@ def apply_event(state: ConversationState, ev: object) -> None:  # noqa: C901 - o
             state.approvals[ev.tool_use_id] = ev
         case RunFinished():
             state.finished = ev
+        case ModelRequested() | ErrorOccurred():
+            pass  # recorded for audit and replay; they change nothing the loop reads
         case _:
-            pass
+            assert_never(ev)
 
 
 def fold(state: ConversationState, stored: StoredEvent) -> None:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from sqlmodel import Session
 
-from agent.gate.gate import record
 from agent.model.client import AssistantMessage, Usage
 from agent.registry import FieldProblem
 from agent.store.engine import make_engine
@@ -26,6 +25,7 @@ from agent.transcript.events import (
     ConfirmationDeclined,
     ConfirmationGiven,
     ConfirmationRequested,
+    CustomerVerified,
     ErrorOccurred,
     GateDecided,
     ModelRequested,
@@ -49,6 +49,7 @@ from agent.transcript.files import (
     transcript_schema,
     write_transcript,
 )
+from agent.transcript.log import record
 
 META = {"domain": "toy", "data": {"demo_seed": 3}, "policy": {"source": "p.yaml"}}
 
@@ -210,7 +211,8 @@ events = st.one_of(
     st.builds(ApprovalRequested, tool_use_id=text, request_id=text, args_hash=text, role=text, summary=text, reasons=st.lists(text, max_size=2), expires_at=moments),  # noqa: E501
     st.builds(ApprovalDecided, tool_use_id=text, request_id=text, args_hash=text, approved=st.booleans(), by=text, role=text, reason=text, decided_at=moments),  # noqa: E501
     st.builds(ToolResulted, tool_use_id=text, name=text, content=text, is_error=st.booleans(), executed=st.booleans(), customer_id=st.none() | text, ends_conversation=st.booleans()),  # noqa: E501
-    st.builds(ErrorOccurred, kind=text, message=text),
+    st.builds(ErrorOccurred, kind=st.sampled_from(["rate_limited", "budget", "stop_reason", "api_error"]), message=text),  # noqa: E501
+    st.builds(CustomerVerified, customer_id=text),
     st.builds(RunFinished, status=st.sampled_from(["done", "paused", "failed", "handed_off"]), reason=text, reply=text, usage=usage),  # noqa: E501
 )  # fmt: skip
 

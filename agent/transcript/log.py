@@ -1,0 +1,174 @@
+"""ConversationLog: the only writer and reader of one conversation's events.
+
+A step's events are committed in one transaction, together with the domain change
+and ledger row when the step runs a tool, and fenced by the conversation lease. The
+log folds what it appends into its cached state instead of reading it back, so a turn
+costs one read at its start and one commit per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from agent.clock import utcnow
+from agent.store.engine import reader
+from agent.store.lease import ConversationBusy, Lease
+from agent.store.tables import Conversation, Event
+from agent.transcript.events import (
+    AnyEvent,
+    ConversationStatus,
+    StoredEvent,
+    append,
+    event_rows,
+    load_rows,
+)
+from agent.transcript.state import ConversationState, apply_event, fold
+
+# Work done inside a commit's transaction: given the session, returns more events to
+# append and a value for the caller (e.g. the gate's outcome).
+InTransaction = Callable[[Session], tuple[list[AnyEvent], Any]]
+
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+
+
+class LogConflict(Exception):
+    """Someone appended to this conversation without the lease; the cache was re-read."""
+
+
+@dataclass
+class ConversationLog:
+    """Append, load and fold the events of one conversation, under its lease."""
+
+    engine: Engine
+    conversation_id: str
+    lease: Lease
+    state: ConversationState = field(default_factory=ConversationState)
+    _staged: list[AnyEvent] = field(default_factory=list)
+
+    def refresh(self) -> ConversationState:
+        """Fold what was appended since the cached state (by anyone) and return the state."""
+        with reader(self.engine).connect() as conn:
+            self._catch_up(conn)
+        return self.state
+
+    def stage(self, *events: AnyEvent) -> None:
+        """Fold events now and write them with the next commit (a model reply with its step)."""
+        for event in events:
+            self._fold(event)
+        self._staged.extend(events)
+
+    def unwritten(self) -> list[StoredEvent]:
+        """The staged events with the sequence numbers they will be written with."""
+        first = self.state.last_seq - len(self._staged) + 1
+        now = utcnow()
+        return [
+            StoredEvent(conversation_id=self.conversation_id, seq=first + i, at=now, event=e)
+            for i, e in enumerate(self._staged)
+        ]
+
+    def discard(self) -> None:
+        """Drop anything staged and re-read the state (after a step failed half-way)."""
+        self._reread()
+
+    def commit(
+        self,
+        events: Sequence[AnyEvent] = (),
+        *,
+        work: InTransaction | None = None,
+        status: ConversationStatus | None = None,
+        create: dict[str, Any] | None = None,
+        take_lease: bool = False,
+        release: bool = False,
+    ) -> Any:
+        """Write staged events, `events` and what `work` adds, in one fenced transaction.
+
+        `create` makes the conversation row (with this meta) if it is missing;
+        `take_lease` acquires the lease (ConversationBusy if another worker holds it)
+        and folds what others appended before `work` runs; `status` sets the
+        conversation's status; `release` gives the lease up in the same commit.
+        On any failure nothing is written and the cached state is read again.
+        Returns what `work` returned.
+        """
+        first = self.state.last_seq - len(self._staged) + 1
+        try:
+            with Session(self.engine) as session, session.begin():
+                conn = session.connection()
+                if create is not None:
+                    _ensure(conn, self.conversation_id, create)
+                if take_lease:
+                    if not self.lease.take(conn, self.conversation_id):
+                        raise ConversationBusy(
+                            f"conversation {self.conversation_id} is being handled by "
+                            "another worker"
+                        )
+                    self._catch_up(conn)
+                    first = self.state.last_seq + 1
+                else:
+                    self.lease.fence(conn, self.conversation_id)
+                self.stage(*events)
+                result: Any = None
+                if work is not None:
+                    more, result = work(session)
+                    self.stage(*more)
+                if self._staged:
+                    rows = event_rows(self.conversation_id, first, self._staged)
+                    conn.execute(insert(EVENTS), rows)
+                if status is not None:
+                    conn.execute(
+                        update(CONVERSATIONS)
+                        .where(CONVERSATIONS.c.id == self.conversation_id)
+                        .values(status=status)
+                    )
+                if release:
+                    self.lease.release_in(conn, self.conversation_id)
+        except IntegrityError as exc:
+            self._reread()
+            raise LogConflict(f"conversation {self.conversation_id} changed underneath") from exc
+        except BaseException:
+            self._reread()
+            raise
+        self._staged = []
+        return result
+
+    def _fold(self, event: AnyEvent) -> None:
+        apply_event(self.state, event)
+        self.state.last_seq += 1
+
+    def _catch_up(self, conn: Connection) -> None:
+        for stored in load_rows(conn, self.conversation_id, after=self.state.last_seq):
+            fold(self.state, stored)
+
+    def _reread(self) -> None:
+        """Forget the cache and anything staged; the store is the truth."""
+        self.state, self._staged = ConversationState(), []
+        try:
+            self.refresh()
+        except Exception:
+            self.state = ConversationState()
+
+
+def _ensure(conn: Connection, cid: str, meta: dict[str, Any]) -> None:
+    """Create the conversation row unless it exists."""
+    found = conn.execute(CONVERSATIONS.select().where(CONVERSATIONS.c.id == cid)).first()
+    if found is None:
+        row = Conversation(id=cid, meta=meta)
+        conn.execute(
+            insert(CONVERSATIONS).values(
+                **{c.name: getattr(row, c.name) for c in CONVERSATIONS.columns}
+            )
+        )
+
+
+def record(engine: Engine, conversation_id: str, *events: BaseModel) -> list[int]:
+    """Append events outside any conversation turn (imports, tests): no lease, own commit."""
+    with Session(engine) as session, session.begin():
+        return append(session, conversation_id, *events)
