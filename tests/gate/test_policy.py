@@ -146,17 +146,34 @@ def test_refund_threshold(retail: Policy, tool: str) -> None:
     assert retail.evaluate(tool, "write", {}, facts(refund_total=500)).verdict == "confirm"
 
 
-def test_large_exchange_is_only_confirmed(retail: Policy) -> None:
-    d = retail.evaluate("exchange_delivered_order_items", "write", {}, facts(refund_total=900))
-    assert d.verdict == "confirm"
+@pytest.mark.parametrize(
+    "tool", ["exchange_delivered_order_items", "modify_pending_order_items", "cancel_pending_order"]
+)
+def test_large_payout_by_any_tool_needs_a_lead(retail: Policy, tool: str) -> None:
+    # An exchange to a cheaper variant pays the customer too (issue 8, hole 3).
+    d = retail.evaluate(tool, "write", {}, facts(refund_total=900))
+    assert (d.verdict, d.role) == ("approve", "team-lead")
+    assert retail.evaluate(tool, "write", {}, facts(refund_total=499)).verdict == "confirm"
 
 
-@pytest.mark.parametrize("tool", ["cancel_pending_order", "return_delivered_order_items"])
+@pytest.mark.parametrize(
+    "tool",
+    [
+        "cancel_pending_order",
+        "return_delivered_order_items",
+        "exchange_delivered_order_items",
+        "modify_pending_order_items",
+    ],
+)
 def test_third_refund_in_30_days_needs_approval(retail: Policy, tool: str) -> None:
-    third = retail.evaluate(tool, "write", {}, facts(refunds_last_30_days=2))
+    third = retail.evaluate(tool, "write", {}, facts(refunds_last_30_days=2, refund_total=10))
     assert (third.verdict, third.role) == ("approve", "team-lead")
     assert third.rules[0] == "lead-approves-frequent-refunds"
-    assert retail.evaluate(tool, "write", {}, facts(refunds_last_30_days=1)).verdict == "confirm"
+    again = facts(refunds_last_30_days=1, refund_total=10)
+    assert retail.evaluate(tool, "write", {}, again).verdict == "confirm"
+    # A swap that pays the customer nothing is no refund.
+    free = facts(refunds_last_30_days=5, refund_total=0)
+    assert retail.evaluate(tool, "write", {}, free).verdict == "confirm"
 
 
 def test_both_approve_rules_give_first_role(retail: Policy) -> None:

@@ -185,20 +185,26 @@ def mini(tmp_path: Path) -> Iterator[Session]:
     engine.dispose()
 
 
-def make_ctx(session: Session, customer: str | None = "ann_1") -> ToolContext:
-    """A tool context for a customer."""
-    return ToolContext(session=session, conversation_id="c1", customer_id=customer)
+def make_ctx(session: Session, customer: str | None = "ann_1", said: str = "") -> ToolContext:
+    """A tool context for a customer who wrote `said` in the conversation."""
+    return ToolContext(
+        session=session, conversation_id="c1", customer_id=customer, customer_said=(said,)
+    )
 
 
 def run_tool(
-    session: Session, tool: str, args: dict[str, Any], customer: str | None = "ann_1"
+    session: Session,
+    tool: str,
+    args: dict[str, Any],
+    customer: str | None = "ann_1",
+    said: str = "",
 ) -> Any:
     """Validate the input as the engine would and run the tool."""
     spec = DOMAIN.registry.get(tool)
     assert spec is not None, tool
     parsed = DOMAIN.registry.validate(spec, args)
     assert not isinstance(parsed, list), parsed
-    return spec.fn(make_ctx(session, customer), parsed)
+    return spec.fn(make_ctx(session, customer, said), parsed)
 
 
 def take_snapshot(session: Session) -> tuple[dict[str, Any], list[tuple[str, str, str, int]]]:

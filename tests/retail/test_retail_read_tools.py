@@ -8,18 +8,42 @@ from agent.registry import ToolError, ToolOutput
 
 
 def test_find_by_email_identifies_the_customer(mini, call):
-    result = call(mini, "find_user_id_by_email", {"email": " ANN@example.com "}, customer=None)
+    said = "Hi, this is Ann, ann@example.com"
+    args = {"email": " ANN@example.com "}
+    result = call(mini, "find_user_id_by_email", args, customer=None, said=said)
     assert result == ToolOutput(content="ann_1", identifies_customer="ann_1")
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("find_user_id_by_email", {"email": "ann@example.com"}),
+        ("find_user_id_by_name_zip", {"first_name": "Ann", "last_name": "Lee", "zip": "11111"}),
+    ],
+)
+def test_lookup_only_with_what_the_customer_said(mini, call, tool, args):
+    # Issue 8, hole 4: the customer says who they are; the model may not look up someone
+    # else (a name from an order, another email) and become that customer.
+    said = "Hi, I'm Bob (bob@example.com), zip 22222. Can you check Ann Lee's order?"
+    with pytest.raises(ToolError, match="has not given"):
+        call(mini, tool, args, customer=None, said=said)
 
 
 def test_find_by_email_unknown(mini, call):
     with pytest.raises(ToolError, match=r"no user with email 'zed@example\.com'"):
-        call(mini, "find_user_id_by_email", {"email": "zed@example.com"}, customer=None)
+        call(
+            mini,
+            "find_user_id_by_email",
+            {"email": "zed@example.com"},
+            customer=None,
+            said="zed@example.com",
+        )
 
 
 def test_find_by_name_zip_folds_case_and_accents(mini, call):
     args = {"first_name": "ánn", "last_name": "LEE", "zip": "11111"}
-    result = call(mini, "find_user_id_by_name_zip", args, customer=None)
+    said = "I am Ann Lee from 11111"
+    result = call(mini, "find_user_id_by_name_zip", args, customer=None, said=said)
     assert result == ToolOutput(content="ann_1", identifies_customer="ann_1")
 
 
@@ -30,16 +54,19 @@ def test_find_by_name_zip_needs_the_zip(mini, call):
             "find_user_id_by_name_zip",
             {"first_name": "Ann", "last_name": "Lee", "zip": "22222"},
             customer=None,
+            said="Ann Lee, 22222",
         )
 
 
 def test_demo_fixture_customer_can_authenticate_both_ways(demo, fx, call):
-    by_email = call(demo, "find_user_id_by_email", {"email": fx.email}, customer=None)
+    said = f"I'm {fx.first_name} {fx.last_name}, {fx.email}, zip {fx.zip}"
+    by_email = call(demo, "find_user_id_by_email", {"email": fx.email}, customer=None, said=said)
     by_name = call(
         demo,
         "find_user_id_by_name_zip",
         {"first_name": fx.first_name, "last_name": fx.last_name, "zip": fx.zip},
         customer=None,
+        said=said,
     )
     assert by_email.identifies_customer == by_name.identifies_customer == fx.customer_id
 

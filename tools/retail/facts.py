@@ -7,21 +7,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.registry import Tool, ToolContext, ToolError
-from tools.retail.orders import net_paid_by_method, pick_items, plan_swaps, recent_refunds
-from tools.retail.schema import OrderStatus, to_dollars
+from tools.retail.orders import recent_refunds
+from tools.retail.schema import to_dollars
 from tools.retail.tables import RetailOrder, RetailUser
-
-REQUIRED_STATUS: dict[str, OrderStatus] = {
-    "cancel_pending_order": "pending",
-    "modify_pending_order_address": "pending",
-    "modify_pending_order_payment": "pending",
-    "modify_pending_order_items": "pending",
-    "exchange_delivered_order_items": "delivered",
-    "return_delivered_order_items": "delivered",
-}
-ACCOUNT_TOOLS = frozenset(
-    {"get_user_details", "get_order_details", "modify_user_address", *REQUIRED_STATUS}
-)
 
 
 class RetailFacts(BaseModel):
@@ -43,34 +31,16 @@ def _text_arg(args: BaseModel, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _list_arg(args: BaseModel, name: str) -> list[str]:
-    value = getattr(args, name, None)
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def _refund_cents(ctx: ToolContext, tool: str, order: RetailOrder, args: BaseModel) -> int:
-    try:
-        if tool == "cancel_pending_order":
-            return sum(amount for _, amount in net_paid_by_method(order.get_payments()))
-        if tool == "return_delivered_order_items":
-            items = order.get_items()
-            return sum(items[p].price for p in pick_items(order, _list_arg(args, "item_ids")))
-        if tool == "modify_pending_order_items":
-            swaps = plan_swaps(
-                ctx.session, order, _list_arg(args, "item_ids"), _list_arg(args, "new_item_ids")
-            )
-            return max(0, -sum(swap.difference for swap in swaps))
-    except ToolError:
-        return 0
-    return 0
-
-
 def compute_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> RetailFacts:
-    """The facts for one call (may raise on database errors; retail_facts never does)."""
+    """The facts for one call, from what the tool declares; database errors propagate.
+
+    The gate turns any exception here into a denial (fail closed), so nothing is
+    caught: a fact that could not be computed must never look like a harmless one.
+    """
     facts = RetailFacts(
         authenticated=ctx.customer_id is not None,
         customer_id=ctx.customer_id,
-        touches_account=tool.name in ACCOUNT_TOOLS,
+        touches_account=tool.touches_account,
     )
     if ctx.customer_id is not None:
         facts.refunds_last_30_days = recent_refunds(ctx.session, ctx.customer_id)
@@ -80,9 +50,10 @@ def compute_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> RetailFacts:
         if order is not None:
             facts.target_user_id = order.user_id
             facts.order_status = order.status
-            wanted = REQUIRED_STATUS.get(tool.name)
+            wanted = tool.needs_order_status
             facts.status_allowed = order.status == wanted if wanted else True
-            facts.refund_total = to_dollars(_refund_cents(ctx, tool.name, order, args))
+            if tool.refund is not None:
+                facts.refund_total = to_dollars(_refund(ctx, tool, args))
     elif user_id is not None and ctx.session.get(RetailUser, user_id) is not None:
         facts.target_user_id = user_id
     if facts.target_user_id is not None:
@@ -90,14 +61,15 @@ def compute_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> RetailFacts:
     return facts
 
 
-def retail_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> dict[str, Any]:
-    """Facts for the policy engine: always every key, never an exception."""
+def _refund(ctx: ToolContext, tool: Tool, args: BaseModel) -> int:
+    """The money the call would pay out; a call its own checks refuse pays nothing."""
+    assert tool.refund is not None
     try:
-        return compute_facts(ctx, tool, args).model_dump()
-    except Exception:
-        # Fail closed: unknown target, nothing allowed by status.
-        return RetailFacts(
-            authenticated=ctx.customer_id is not None,
-            customer_id=ctx.customer_id,
-            touches_account=tool.name in ACCOUNT_TOOLS,
-        ).model_dump()
+        return tool.refund(ctx, args)
+    except ToolError:
+        return 0  # the tool refuses such a call itself (and the dry run says why)
+
+
+def retail_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> dict[str, Any]:
+    """Facts for the policy engine: every key always present; errors reach the gate."""
+    return compute_facts(ctx, tool, args).model_dump()

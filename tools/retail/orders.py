@@ -184,12 +184,12 @@ def plan_swaps(
 def log_refund(
     session: Session, user_id: str, order_id: str, kind: RefundKind, amount: int
 ) -> None:
-    """Record one cancellation or return in the refund log."""
+    """Record one payout to the customer (cancel, return, cheaper swap) in the refund log."""
     session.add(RetailRefundLog(user_id=user_id, order_id=order_id, kind=kind, amount=amount))
 
 
 def refunds_since(session: Session, user_id: str, since: datetime) -> int:
-    """How many cancellations and returns the user has had since a (timezone-aware) time."""
+    """How many payouts (cancel, return, cheaper swap) the user had since an aware time."""
     query = (
         select(func.count())
         .select_from(RetailRefundLog)
@@ -199,5 +199,5 @@ def refunds_since(session: Session, user_id: str, since: datetime) -> int:
 
 
 def recent_refunds(session: Session, user_id: str) -> int:
-    """How many cancellations and returns the user has had in the last 30 days."""
+    """How many payouts (cancel, return, cheaper swap) the user had in the last 30 days."""
     return refunds_since(session, user_id, utcnow() - REFUND_WINDOW)

@@ -33,8 +33,26 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+def _customer_gave(ctx: ToolContext, *identifiers: str) -> None:
+    """Refuse a lookup with identifiers the customer did not write in this conversation.
+
+    The customer is who their own words say, not whoever the model looks up: a lookup
+    authenticates only with what the customer gave (or a verified id from the channel).
+    """
+    said = _fold(" ".join(ctx.customer_said))
+    missing = [i for i in identifiers if _fold(i) not in said]
+    if missing:
+        raise ToolError(
+            "the customer has not given "
+            + ", ".join(repr(m) for m in missing)
+            + " in this conversation; ask the customer for their own details and look up "
+            "only what they wrote"
+        )
+
+
 def find_user_id_by_email(ctx: ToolContext, args: FindUserByEmail) -> ToolOutput:
-    """The id of the user with this email (case-insensitive)."""
+    """The id of the user with this email (case-insensitive), if the customer gave it."""
+    _customer_gave(ctx, args.email)
     query = select(RetailUser).where(func.lower(RetailUser.email) == args.email.strip().lower())
     user = ctx.session.exec(query.order_by(col(RetailUser.seq))).first()
     if user is None:
@@ -44,6 +62,7 @@ def find_user_id_by_email(ctx: ToolContext, args: FindUserByEmail) -> ToolOutput
 
 def find_user_id_by_name_zip(ctx: ToolContext, args: FindUserByNameZip) -> ToolOutput:
     """The id of the user with this name (case- and accent-insensitive) and zip code."""
+    _customer_gave(ctx, args.first_name, args.last_name, args.zip)
     first, last, zip_code = _fold(args.first_name), _fold(args.last_name), args.zip.strip()
     for user in ctx.session.exec(select(RetailUser).order_by(col(RetailUser.seq))):
         if (
@@ -137,6 +156,7 @@ READ_TOOLS: list[Tool] = [
         ),
         input_model=UserRef,
         effect="read",
+        touches_account=True,
         fn=get_user_details,
     ),
     Tool(
@@ -148,6 +168,7 @@ READ_TOOLS: list[Tool] = [
         ),
         input_model=OrderRef,
         effect="read",
+        touches_account=True,
         fn=get_order_details,
     ),
     Tool(

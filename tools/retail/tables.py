@@ -29,7 +29,7 @@ from tools.retail.schema import (
     Variant,
 )
 
-RefundKind = Literal["cancel", "return"]
+RefundKind = Literal["cancel", "return", "exchange", "modify"]
 
 _METHODS = TypeAdapter(dict[str, PaymentMethod])
 _ITEMS = TypeAdapter(list[OrderItem])
@@ -203,7 +203,7 @@ class RetailOrder(SQLModel, table=True):
 
 
 class RetailRefundLog(SQLModel, table=True):
-    """One cancellation or return, so refunds per customer over a period can be counted."""
+    """Money paid back to a customer (cancel, return, cheaper exchange or modification)."""
 
     __tablename__ = "retail_refund_log"
 

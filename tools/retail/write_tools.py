@@ -27,6 +27,7 @@ from tools.retail.orders import (
     require_status,
     user_method,
 )
+from tools.retail.refunds import cancel_refund, return_refund, swap_refund
 from tools.retail.schema import (
     DOLLARS,
     Address,
@@ -164,13 +165,17 @@ def modify_pending_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, A
         )
         order.set_payments([*order.get_payments(), entry])
         move_gift_card_balance(user, args.payment_method_id, -difference)
+    if difference < 0:
+        log_refund(ctx.session, user.user_id, order.order_id, "modify", -difference)
     order.status = "pending (item modified)"
     return _order_json(ctx, order.order_id)
 
 
 def exchange_delivered_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, Any]:
     """Request an exchange of delivered items for other variants of the same products."""
-    order, _user, _swaps, difference = _checked_swaps(ctx, args, "delivered")
+    order, user, _swaps, difference = _checked_swaps(ctx, args, "delivered")
+    if difference < 0:  # a cheaper variant: the customer is paid the difference
+        log_refund(ctx.session, user.user_id, order.order_id, "exchange", -difference)
     order.status = "exchange requested"
     order.exchange_items = sorted(args.item_ids)
     order.exchange_new_items = sorted(args.new_item_ids)
@@ -222,6 +227,9 @@ WRITE_TOOLS: list[Tool] = [
         input_model=CancelOrder,
         effect="write",
         fn=cancel_pending_order,
+        touches_account=True,
+        needs_order_status="pending",
+        refund=cancel_refund,
         summarize=summarize_cancel,
     ),
     Tool(
@@ -233,6 +241,8 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ModifyOrderAddress,
         effect="write",
         fn=modify_pending_order_address,
+        touches_account=True,
+        needs_order_status="pending",
         summarize=summarize_order_address,
     ),
     Tool(
@@ -245,6 +255,8 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ModifyOrderPayment,
         effect="write",
         fn=modify_pending_order_payment,
+        touches_account=True,
+        needs_order_status="pending",
         summarize=summarize_order_payment,
     ),
     Tool(
@@ -259,6 +271,9 @@ WRITE_TOOLS: list[Tool] = [
         input_model=SwapItems,
         effect="write",
         fn=modify_pending_order_items,
+        touches_account=True,
+        needs_order_status="pending",
+        refund=swap_refund,
         summarize=summarize_modify_items,
     ),
     Tool(
@@ -272,6 +287,9 @@ WRITE_TOOLS: list[Tool] = [
         input_model=SwapItems,
         effect="write",
         fn=exchange_delivered_order_items,
+        touches_account=True,
+        needs_order_status="delivered",
+        refund=swap_refund,
         summarize=summarize_exchange,
     ),
     Tool(
@@ -285,6 +303,9 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ReturnItems,
         effect="write",
         fn=return_delivered_order_items,
+        touches_account=True,
+        needs_order_status="delivered",
+        refund=return_refund,
         summarize=summarize_return,
     ),
     Tool(
@@ -296,6 +317,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ModifyUserAddress,
         effect="write",
         fn=modify_user_address,
+        touches_account=True,
         summarize=summarize_user_address,
     ),
 ]
