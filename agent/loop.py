@@ -140,13 +140,24 @@ class Agent:
         with Session(self.engine) as session:
             for stored in load(session, cid, after=state.last_seq):
                 fold(state, stored)
+            if state.customer_id is None:  # a customer verified by the embedding application
+                conversation = session.get(Conversation, cid)
+                state.customer_id = conversation.meta.get("customer_id") if conversation else None
         return state
 
-    def run(self, cid: str, user_text: str) -> RunResult:
-        """Take one customer message and drive the conversation as far as it goes."""
+    def run(self, cid: str, user_text: str, *, customer_id: str | None = None) -> RunResult:
+        """Take one customer message and drive the conversation as far as it goes.
+
+        `customer_id` is a customer the embedding application has verified; it is the
+        conversation's customer from before the model runs, and cannot change later.
+        """
         with Session(self.engine) as session, session.begin():
-            if session.get(Conversation, cid) is None:
-                session.add(Conversation(id=cid, meta=self.meta))
+            conversation = session.get(Conversation, cid)
+            if conversation is None:
+                meta = {**self.meta, "customer_id": customer_id} if customer_id else self.meta
+                session.add(Conversation(id=cid, meta=meta))
+            elif customer_id and conversation.meta.get("customer_id") != customer_id:
+                raise ValueError(f"conversation {cid} belongs to another or no verified customer")
         state = self.state(cid)
         events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
             UserMessage(text=user_text)
