@@ -145,7 +145,8 @@ def _line(ev: Any) -> tuple[Speaker, str] | None:
         case ApprovalRequested(role=role, summary=summary):
             return "system", f"needs approval by a {role}: {summary}"
         case ApprovalDecided(approved=approved, by=by, reason=reason):
-            return "supervisor", f"{'approved' if approved else 'denied'} by {by}: {reason}"
+            verdict = f"{'approved' if approved else 'denied'} by {by}"
+            return "supervisor", f"{verdict}: {reason}" if reason else verdict
         case _:
             return None
 
