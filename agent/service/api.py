@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from agent.gate.gate import record
 from agent.loop import RunResult
+from agent.model.client import Usage
 from agent.service.audit import audit
 from agent.service.auth import context, current_caller, may_read, may_write, require
 from agent.service.problems import Problem
@@ -50,6 +51,7 @@ class RunView(BaseModel):
     reply: str
     reason: str = ""
     awaiting: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
 
     @classmethod
     def of(cls, result: RunResult) -> RunView:
@@ -60,6 +62,7 @@ class RunView(BaseModel):
             reply=result.reply,
             reason=result.reason,
             awaiting=result.awaiting,
+            usage=result.usage,
         )
 
 

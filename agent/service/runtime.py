@@ -14,7 +14,14 @@ from agent.gate.approvals import QueueApprover
 from agent.loop import Agent
 from agent.model.client import ModelClient
 from agent.runtime import build_agent
+from agent.service import audit as _audit  # noqa: F401 - registers the table
+from agent.service import sessions as _sessions  # noqa: F401 - registers the table
 from agent.service.roster import service_roster
+from agent.worker import queue as _queue  # noqa: F401 - registers the table
+from agent.worker import webhooks as _webhooks  # noqa: F401 - registers the table
+
+# Importing this module registers every table of the service and the workers, so that
+# make_engine in any process that builds a service agent creates them all at once.
 
 
 def service_agent(domain: Domain, settings: Settings, engine: Engine, model: ModelClient) -> Agent:

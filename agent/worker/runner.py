@@ -101,7 +101,6 @@ class Worker:
             queue.release(job, exc.delay)
             return
         except Exception as exc:
-            logger.opt(exception=exc).debug("job {} failed", job.id)
             delay = backoff(job.attempts, self.backoff_base)
             queue.retry(job, f"{type(exc).__name__}: {exc}", delay)
             logger.warning(

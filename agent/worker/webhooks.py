@@ -115,7 +115,8 @@ class WebhookSender:
         except httpx.HTTPError as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"[:500]
         attempt.duration_ms = (time.monotonic() - started) * 1000
+        error = attempt.error
         with Session(self.engine) as session, session.begin():
             session.add(attempt)
-        if attempt.error:
-            raise DeliveryFailed(f"webhook to {url}: {attempt.error}")
+        if error:
+            raise DeliveryFailed(f"webhook to {url}: {error}")
