@@ -6,6 +6,7 @@ import json
 
 from sqlmodel import Session, select
 
+from agent.config import Settings
 from agent.service.users import ServiceUser
 from agent.store.tables import Execution
 from agent.worker.queue import Job
@@ -218,3 +219,38 @@ def test_lost_resume_job_is_recreated_from_the_decided_approval(client, tokens, 
     )
     WaitingDecisions().poll(shop)  # the decision is consumed: nothing more to do
     assert drain(shop) == 0
+
+
+def test_stream_carries_the_models_text_deltas(shop, tokens):
+    """With the real SDK against the local fake Messages API, text arrives as deltas."""
+    from fastapi.testclient import TestClient
+
+    from agent.model.anthropic import AnthropicModel
+    from agent.service.app import create_app
+    from agent.service.runtime import ServiceContext, service_agent
+    from agent.testing.fake_server import FakeMessagesAPI, text_reply
+    from tests.service.shop import DOMAIN
+
+    with FakeMessagesAPI() as api:
+        api.add(text_reply("Hello there, how can I help today?"))
+        settings = Settings(base_url=api.base_url, max_retries=0)
+
+        def make_agent():
+            return service_agent(DOMAIN, settings, shop, AnthropicModel(settings, api_key="test"))
+
+        with TestClient(create_app(ServiceContext(shop, make_agent))) as client:
+            cid = start(client, tokens)
+            with client.stream(
+                "POST",
+                f"/v1/conversations/{cid}/messages",
+                json={"text": "hi"},
+                headers={**tokens.auth("app"), "Accept": "text/event-stream"},
+            ) as response:
+                body = "".join(response.iter_text())
+    deltas = [
+        json.loads(line.removeprefix("data: "))["text"]
+        for previous, line in zip(body.splitlines(), body.splitlines()[1:], strict=False)
+        if previous == "event: text_delta"
+    ]
+    assert "".join(deltas) == "Hello there, how can I help today?"
+    assert "event: status" in body
