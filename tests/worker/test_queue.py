@@ -153,3 +153,19 @@ def test_sigterm_finishes_the_current_job_then_exits(tmp_path):
     with Session(engine) as session:
         assert session.exec(select(Job)).one().status == "done"
         assert order(session, "#1001").refunds == 1
+
+
+def test_breaker_hook_queues_resumes_only_once_the_breaker_has_closed(engine):
+    from agent.worker.jobs import BreakerResumes
+
+    closed = False
+    source = BreakerResumes(is_closed=lambda: closed, paused=lambda session: ["c1", "c2"])
+    source.poll(engine)
+    with Session(engine) as session:
+        assert session.exec(select(Job)).all() == []
+    closed = True
+    source.poll(engine)
+    source.poll(engine)  # still open jobs: not queued twice
+    with Session(engine) as session:
+        jobs = session.exec(select(Job)).all()
+    assert sorted(j.key or "" for j in jobs) == ["resume:c1", "resume:c2"]
