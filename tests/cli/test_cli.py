@@ -112,15 +112,11 @@ def test_approvals_cli_round_trip(tmp_path, monkeypatch):
     request_id = QueueApprover(make_engine(db)).list("pending")[0].request_id
     shown = invoke("approvals", "show", request_id, "--db", db)
     assert "refund_total" in shown.output
-    ok = invoke(
-        "approvals", "approve", request_id, "--by", "lee", "--db", db
-    )
+    ok = invoke("approvals", "approve", request_id, "--by", "lee", "--db", db)
     assert ok.exit_code == 0 and "approved" in ok.output
     again = invoke("approvals", "deny", request_id, "--by", "kim", "--reason", "no", "--db", db)
     assert again.exit_code == 2 and "already approved" in again.output
-    unknown = invoke(
-        "approvals", "approve", "apr_nope", "--by", "x", "--db", db
-    )
+    unknown = invoke("approvals", "approve", "apr_nope", "--by", "x", "--db", db)
     assert unknown.exit_code == 2
 
 
@@ -173,9 +169,7 @@ def test_approver_roster_from_config_file(tmp_path, monkeypatch):
         expires_at=expiry(1),
     )
     assert queue.decide(request) is None
-    refused = invoke(
-        "approvals", "approve", "apr_1", "--by", "sam", "--db", db
-    )
+    refused = invoke("approvals", "approve", "apr_1", "--by", "sam", "--db", db)
     assert refused.exit_code == 2 and "does not hold the role" in refused.output
     ok = invoke("approvals", "approve", "apr_1", "--by", "lee", "--db", db)
     assert ok.exit_code == 0
