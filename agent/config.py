@@ -51,6 +51,10 @@ class Settings(BaseModel):
     approvers: dict[str, list[str]] | None = Field(
         None, description="Who may approve: name -> roles ([approvers] table in the config file)."
     )
+    webhook_urls: list[str] = Field(
+        default_factory=list,
+        description="Where the service and workers POST signed events (secret: environment).",
+    )
 
     @classmethod
     def load(

@@ -114,7 +114,7 @@ class Agent:
         def receive(_: Session) -> tuple[list[AnyEvent], None]:
             known = log.state.customer_id
             if customer_id is not None and known not in (None, customer_id):
-                raise ValueError(f"conversation {cid} belongs to another customer")
+                raise ValueError(f"conversation {cid} belongs to another or no verified customer")
             verified = (
                 [CustomerVerified(customer_id=customer_id)] if customer_id and not known else []
             )

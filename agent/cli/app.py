@@ -19,6 +19,7 @@ from agent.cli.common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, DbOption, fail, se
 from agent.cli.policy import app as policy_app
 from agent.cli.render import print_events
 from agent.cli.replay import register as register_replay
+from agent.cli.service import register as register_service
 from agent.config import MissingApiKey, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.gate.approvals import Approver
@@ -39,6 +40,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(cli_store.transcript_app, name="transcript")
 app.add_typer(cli_store.approvals_app, name="approvals")
 register_replay(app)
+register_service(app)
 console = Console()
 
 DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]

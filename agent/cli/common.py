@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agent.config import ConfigError, Settings
 
@@ -17,7 +18,8 @@ GLOBAL_CONFIG: list[Path] = []
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr, no traceback."""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+    # The message often quotes untrusted text (paths, exceptions): never read it as markup.
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

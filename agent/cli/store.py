@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from agent.cli.common import DbOption, fail, settings_for
 from agent.cli.render import print_events
-from agent.gate.approvals import ApprovalRow, QueueApprover
+from agent.gate.approvals import NO_ROSTER, ApprovalRow, QueueApprover, Supervisor
 from agent.store.engine import make_engine
 from agent.store.tables import Conversation
 from agent.transcript.events import export_lines, load
@@ -134,16 +134,16 @@ def show_request(request_id: str, db: DbOption = None) -> None:
     )
 
 
-def _decide(
-    request_id: str, db: str | None, approved: bool, by: str, role: str, reason: str
-) -> None:
+def _decide(request_id: str, db: str | None, approved: bool, by: str, reason: str) -> None:
     roster = settings_for(db).approvers
+    if roster is None:
+        fail(NO_ROSTER)
+    supervisor = Supervisor(by, frozenset(roster.get(by, [])))  # roles from config, not flags
     try:
-        row = _queue(db).record(
-            request_id, approved=approved, by=by, role=role, reason=reason, roster=roster
-        )
-    except (LookupError, ValueError) as exc:
+        row = _queue(db).record(request_id, approved=approved, supervisor=supervisor, reason=reason)
+    except (LookupError, ValueError, PermissionError) as exc:
         fail(str(exc))
+    role = (row.decision or {}).get("role", "")
     console.print(
         f"{row.request_id}: {row.status} by {by} ({role}); "
         f"run `support-agent resume {row.conversation_id}` to continue"
@@ -153,22 +153,20 @@ def _decide(
 @approvals_app.command("approve")
 def approve(
     request_id: str,
-    by: Annotated[str, typer.Option("--by")],
-    role: Annotated[str, typer.Option("--role")],
+    by: Annotated[str, typer.Option("--by", help="Your name in the [approvers] roster.")],
     db: DbOption = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
 ) -> None:
     """Approve a pending request (bound to its exact arguments)."""
-    _decide(request_id, db, True, by, role, reason)
+    _decide(request_id, db, True, by, reason)
 
 
 @approvals_app.command("deny")
 def deny(
     request_id: str,
-    by: Annotated[str, typer.Option("--by")],
+    by: Annotated[str, typer.Option("--by", help="Your name in the [approvers] roster.")],
     reason: Annotated[str, typer.Option("--reason")],
-    role: Annotated[str, typer.Option("--role")] = "team-lead",
     db: DbOption = None,
 ) -> None:
     """Deny a pending request with a reason the model will be told."""
-    _decide(request_id, db, False, by, role, reason)
+    _decide(request_id, db, False, by, reason)

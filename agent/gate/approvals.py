@@ -17,6 +17,15 @@ from sqlmodel import Session, SQLModel, select
 from agent.clock import utcnow
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
+NO_ROSTER = "no approvers are configured: add an [approvers] table (name = [roles]) to the config"
+
+
+@dataclass(frozen=True)
+class Supervisor:
+    """An authenticated person who may decide approvals; roles come from configuration, never from the request."""  # noqa: E501
+
+    name: str
+    roles: frozenset[str]
 
 
 class ApprovalRequest(BaseModel):
@@ -191,16 +200,14 @@ class QueueApprover:
         request_id: str,
         *,
         approved: bool,
-        by: str,
-        role: str,
+        supervisor: Supervisor,
         reason: str,
         now: datetime | None = None,
-        roster: Mapping[str, list[str]] | None = None,
     ) -> ApprovalRow:
-        """Store a supervisor's decision; refuses decided, unknown or expired requests."""
+        """Store a supervisor's decision; refuses unknown, decided, expired or out-of-role ones."""
         now = now or utcnow()
-        if roster is not None and role not in roster.get(by, []):
-            raise ValueError(f"{by!r} does not hold the role {role!r} (see [approvers] in config)")
+        if not approved and not reason.strip():
+            raise ValueError("a denial needs a reason (the model and the customer are told it)")
         with Session(self.engine) as session, session.begin():
             row = session.get(ApprovalRow, request_id, with_for_update=True)
             if row is None:
@@ -208,25 +215,46 @@ class QueueApprover:
             if row.status != "pending":
                 raise ValueError(f"approval request {request_id} is already {row.status}")
             request = ApprovalRequest.model_validate(row.request)
-            if now >= request.expires_at:
-                row.status = "expired"
+            expired = now >= request.expires_at
+            if expired:
+                row.status = "expired"  # committed on leaving the block, then refused below
                 session.add(row)
-                raise ValueError(f"approval request {request_id} expired at {request.expires_at}")
-            decision = ApprovalDecision(
-                request_id=request_id,
-                args_hash=request.args_hash,
-                approved=approved,
-                by=by,
-                role=role,
-                reason=reason,
-                decided_at=now,
+            else:
+                return self._store(session, row, request, approved, supervisor, reason, now)
+        raise ValueError(f"approval request {request_id} expired at {request.expires_at}")
+
+    @staticmethod
+    def _store(
+        session: Session,
+        row: ApprovalRow,
+        request: ApprovalRequest,
+        approved: bool,
+        supervisor: Supervisor,
+        reason: str,
+        now: datetime,
+    ) -> ApprovalRow:
+        """Write the decision into the locked row, if the supervisor holds the request's role."""
+        if request.role not in supervisor.roles:
+            # Checked now, not only at resume: the request stays pending for the real lead.
+            raise PermissionError(
+                f"{supervisor.name!r} does not hold the role {request.role!r} "
+                "(roles come from [approvers] in the config)"
             )
-            row.decision = decision.model_dump(mode="json")
-            row.status = "approved" if approved else "denied"
-            session.add(row)
-            session.flush()
-            session.expunge(row)
-            return row
+        decision = ApprovalDecision(
+            request_id=request.request_id,
+            args_hash=request.args_hash,
+            approved=approved,
+            by=supervisor.name,
+            role=request.role,
+            reason=reason,
+            decided_at=now,
+        )
+        row.decision = decision.model_dump(mode="json")
+        row.status = "approved" if approved else "denied"
+        session.add(row)
+        session.flush()
+        session.expunge(row)
+        return row
 
     def list(self, status: str | None = None, now: datetime | None = None) -> list[ApprovalRow]:
         """Requests, oldest first, optionally of one status; overdue ones are marked expired."""

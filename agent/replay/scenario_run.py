@@ -14,7 +14,13 @@ from sqlmodel import Session
 
 from agent.config import Settings
 from agent.domain import Domain
-from agent.gate.approvals import ApprovalRow, Approver, QueueApprover, ScriptedApprover
+from agent.gate.approvals import (
+    ApprovalRow,
+    Approver,
+    QueueApprover,
+    ScriptedApprover,
+    Supervisor,
+)
 from agent.loop import Agent, RunResult
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
 from agent.replay.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
@@ -72,8 +78,7 @@ def _decide_oldest(queue: QueueApprover, turn: Turn, cid: str, clock: Clock) -> 
     queue.record(
         row.request_id,
         approved=decision.approved,
-        by=decision.by,
-        role=decision.role,
+        supervisor=Supervisor(decision.by, frozenset({decision.role})),  # the script's person
         reason=decision.reason,
         now=clock(),
     )

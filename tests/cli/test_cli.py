@@ -85,8 +85,11 @@ def test_chat_without_key_is_one_clear_line(monkeypatch):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_approvals_cli_round_trip(tmp_path):
+def test_approvals_cli_round_trip(tmp_path, monkeypatch):
     """A paused large refund is listed, approved from the CLI, and can't be decided twice."""
+    config = tmp_path / "support-agent.toml"
+    config.write_text('[approvers]\nlee = ["team-lead"]\nkim = ["team-lead"]\n')
+    monkeypatch.setenv("SUPPORT_AGENT_CONFIG", str(config))
     from agent.config import Settings
     from agent.gate.approvals import QueueApprover
     from agent.replay.scenario import load_scenario
@@ -109,16 +112,19 @@ def test_approvals_cli_round_trip(tmp_path):
     request_id = QueueApprover(make_engine(db)).list("pending")[0].request_id
     shown = invoke("approvals", "show", request_id, "--db", db)
     assert "refund_total" in shown.output
-    ok = invoke(
-        "approvals", "approve", request_id, "--by", "lee", "--role", "team-lead", "--db", db
-    )
+    ok = invoke("approvals", "approve", request_id, "--by", "lee", "--db", db)
     assert ok.exit_code == 0 and "approved" in ok.output
     again = invoke("approvals", "deny", request_id, "--by", "kim", "--reason", "no", "--db", db)
     assert again.exit_code == 2 and "already approved" in again.output
-    unknown = invoke(
-        "approvals", "approve", "apr_nope", "--by", "x", "--role", "team-lead", "--db", db
-    )
+    unknown = invoke("approvals", "approve", "apr_nope", "--by", "x", "--db", db)
     assert unknown.exit_code == 2
+
+
+def test_approvals_cli_without_roster_names_the_config_table(tmp_path, monkeypatch):
+    monkeypatch.delenv("SUPPORT_AGENT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("approvals", "approve", "apr_1", "--by", "lee", "--db", str(tmp_path / "n.db"))
+    assert result.exit_code == 2 and "[approvers]" in result.output
 
 
 def test_transcript_show_and_export(tmp_path):
@@ -163,9 +169,7 @@ def test_approver_roster_from_config_file(tmp_path, monkeypatch):
         expires_at=expiry(1),
     )
     assert queue.decide(request) is None
-    refused = invoke(
-        "approvals", "approve", "apr_1", "--by", "sam", "--role", "team-lead", "--db", db
-    )
+    refused = invoke("approvals", "approve", "apr_1", "--by", "sam", "--db", db)
     assert refused.exit_code == 2 and "does not hold the role" in refused.output
-    ok = invoke("approvals", "approve", "apr_1", "--by", "lee", "--role", "team-lead", "--db", db)
+    ok = invoke("approvals", "approve", "apr_1", "--by", "lee", "--db", db)
     assert ok.exit_code == 0

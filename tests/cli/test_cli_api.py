@@ -33,6 +33,9 @@ def use_fake(monkeypatch, server: FakeMessagesAPI, db: str) -> None:
 
 def test_resume_after_queue_approval_runs_the_write_once(tmp_path, monkeypatch, fake_api):
     db = f"sqlite:///{tmp_path / 'r.db'}"
+    config = tmp_path / "support-agent.toml"
+    config.write_text('[approvers]\nlee = ["team-lead"]\n')
+    monkeypatch.setenv("SUPPORT_AGENT_CONFIG", str(config))
     scenario = load_scenario(SCENARIOS / "large-refund-approved.yaml")
     scenario.turns = scenario.turns[:2]  # paused: the request waits in the queue
     scenario.expect.status, scenario.expect.executed, scenario.expect.db = "paused", None, None
@@ -43,7 +46,7 @@ def test_resume_after_queue_approval_runs_the_write_once(tmp_path, monkeypatch, 
     request_id = QueueApprover(engine).list("pending")[0].request_id
     approved = runner.invoke(
         cli.app,
-        ["approvals", "approve", request_id, "--by", "lee", "--role", "team-lead", "--db", db],
+        ["approvals", "approve", request_id, "--by", "lee", "--db", db],
     )
     assert approved.exit_code == 0, approved.output
 

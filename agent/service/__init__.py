@@ -1,0 +1,1 @@
+"""The HTTP service: JSON API, approval inbox pages, webhooks (ASGI, FastAPI)."""

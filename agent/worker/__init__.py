@@ -1,0 +1,1 @@
+"""Workers: a job queue in the database that resumes conversations and delivers webhooks."""
