@@ -142,14 +142,18 @@ class Agent:
                 fold(state, stored)
         return state
 
-    def run(self, cid: str, user_text: str) -> RunResult:
-        """Take one customer message and drive the conversation as far as it goes."""
+    def run(self, cid: str, user_text: str, *, customer_id: str | None = None) -> RunResult:
+        """Take one customer message and drive the conversation as far as it goes.
+
+        `customer_id` is a customer the embedding application has verified (e.g. the
+        sender of a ticket); it is recorded before the model runs.
+        """
         with Session(self.engine) as session, session.begin():
             if session.get(Conversation, cid) is None:
                 session.add(Conversation(id=cid, meta=self.meta))
         state = self.state(cid)
         events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
-            UserMessage(text=user_text)
+            UserMessage(text=user_text, customer_id=customer_id)
         ]
         asked = [
             state.confirmation_asked[b["id"]]

@@ -26,6 +26,7 @@ class UserMessage(BaseModel):
 
     type: Literal["user_message"] = "user_message"
     text: str
+    customer_id: str | None = None  # verified by the embedding application, not by the text
 
 
 class ModelRequested(BaseModel):

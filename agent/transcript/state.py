@@ -108,6 +108,8 @@ def apply_event(state: ConversationState, ev: object) -> None:  # noqa: C901 - o
     match ev:
         case UserMessage(text=text):
             state.texts.append(text)
+            if ev.customer_id and state.customer_id is None:
+                state.customer_id = ev.customer_id
         case ModelResponded(message=message):
             tail = state.next_user_content()
             if tail:
