@@ -14,6 +14,7 @@ from tools.tickets.tables import Ticket
 GIST_TOOL = "record_gist"
 GIST_MAX_TOKENS = 512
 MAX_TICKET_CHARS = 60_000  # beyond this the middle of a pasted thread is elided
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # one line, no terminal escape sequences
 
 Category = Literal[
     "order_status",
@@ -32,7 +33,7 @@ Category = Literal[
 Urgency = Literal["low", "normal", "high", "urgent"]
 GistLine = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=3, max_length=120, pattern=r"^[^\n\r]+$"),
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=120, pattern=NO_CONTROL),
 ]
 
 
@@ -53,7 +54,8 @@ class Gist(BaseModel):
     category: Category = Field(description="The one category that fits best.")
     urgency: Urgency = Field(description="How soon a human must act.")
     next_step: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=200, pattern=NO_CONTROL),
     ] = Field(description="The single next action a support agent should take.")
 
     def text(self) -> str:
