@@ -6,6 +6,8 @@ import json
 import socket
 from decimal import Decimal
 
+import anthropic
+import httpx2
 import pytest
 from sqlmodel import Session, select
 
@@ -13,17 +15,24 @@ from agent.config import Settings
 from agent.model.client import Usage
 from agent.model.ratelimit import RateLimiter
 from agent.model.usage import batch_cost, cost
-from agent.testing.fake_server import bad_request, rate_limited, text_reply, tool_reply
+from agent.testing.fake_server import (
+    bad_request,
+    rate_limited,
+    server_error,
+    text_reply,
+    tool_reply,
+)
 from tools.tickets.claims import candidates, claim, new_owner
 from tools.tickets.connection import sdk_client
 from tools.tickets.gist import GIST_TOOL
 from tools.tickets.progress import LogReporter, Tally
-from tools.tickets.realtime import RealtimeTriage
+from tools.tickets.realtime import RealtimeTriage, retry_delay
 from tools.tickets.tables import Ticket
 
 from .conftest import KEY
 
 MODEL = "claude-haiku-4-5"
+REQUEST = httpx2.Request("POST", "http://127.0.0.1/v1/messages")
 BAD = {"lines": ["only one line"], "category": "return", "urgency": "normal", "next_step": "Call."}
 GOOD = {
     "lines": ["Customer wants a refund.", "Order #W1 arrived late.", "Annoyed but polite."],
@@ -115,11 +124,45 @@ def test_invalid_twice_fails_the_ticket_with_the_reason_and_stores_no_gist(inbox
 
 
 def test_a_transient_api_error_leaves_the_ticket_for_the_next_run(inbox, gist_api):
-    gist_api.add(rate_limited(retry_after_ms=1), rate_limited(retry_after_ms=1))
+    gist_api.add(server_error(retry_after_ms=1), server_error(retry_after_ms=1))
     tally = triage(inbox, gist_api, ["T-00003"], max_retries=1)
     ticket = tickets(inbox)["T-00003"]
     assert tally.retry == 1 and ticket.status == "new" and ticket.claimed_by is None
     assert triage(inbox, gist_api, ["T-00003"]).triaged == 1
+
+
+class CountingLimiter(RateLimiter):
+    """A limiter that counts the slots taken."""
+
+    taken = 0
+
+    def acquire(self, tokens: int) -> float:
+        self.taken += 1
+        return super().acquire(tokens)
+
+
+def test_a_429_is_resent_without_a_new_slot_and_a_5xx_takes_one(inbox, gist_api):
+    gist_api.add(rate_limited(retry_after_ms=1), rate_limited(retry_after_ms=1))
+    limiter = CountingLimiter()
+    assert triage(inbox, gist_api, ["T-00003"], limiter=limiter).triaged == 1
+    assert len(gist_api.requests) == 3 and limiter.taken == 1  # no SDK retries either
+    gist_api.add(server_error(retry_after_ms=1))
+    limiter = CountingLimiter()
+    assert triage(inbox, gist_api, ["T-00004"], limiter=limiter, max_retries=1).triaged == 1
+    assert limiter.taken == 2
+
+
+def test_retry_delay_follows_the_servers_hint_else_backs_off():
+    limited = anthropic.RateLimitError(
+        "slow down",
+        response=httpx2.Response(429, headers={"retry-after-ms": "250"}, request=REQUEST),
+        body=None,
+    )
+    assert retry_delay(limited, 1) == 0.25
+    plain = anthropic.InternalServerError(
+        "oops", response=httpx2.Response(500, request=REQUEST), body=None
+    )
+    assert 0.375 <= retry_delay(plain, 1) <= 0.5 and 3.0 <= retry_delay(plain, 4) <= 4.0
 
 
 def test_a_rejected_request_fails_the_ticket(inbox, gist_api):

@@ -27,10 +27,20 @@ class NoRoute(Exception):
     """No API key and no fake server asked for: triage refuses rather than pretend."""
 
 
+ARRIVAL_MARGIN = 0.25  # seconds: a request reaches the server a little after it left the limiter
+
+
 def make_limiter(settings: Settings, window: float = 60.0) -> RateLimiter:
-    """The shared client-side limiter for requests and input tokens per window."""
+    """The shared client-side limiter for requests and input tokens per window.
+
+    The server counts a request when it arrives, the limiter when it leaves; with
+    the window a little longer than the server's, a request that left later but
+    arrived sooner than the one whose slot it takes is not answered 429.
+    """
     return RateLimiter(
-        settings.requests_per_minute, settings.input_tokens_per_minute, window=window
+        settings.requests_per_minute,
+        settings.input_tokens_per_minute,
+        window=window + ARRIVAL_MARGIN,
     )
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+import httpx2
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -22,6 +26,20 @@ from tools.tickets.progress import Reporter
 from tools.tickets.tables import Ticket, TicketAttachment, TriageMode
 
 TRANSIENT = frozenset({"rate_limited", "overloaded", "server_error", "timeout", "connection"})
+RATE_LIMIT_ATTEMPTS = 8  # 429s are expected under a shared limit: wait and try again
+MAX_BACKOFF = 8.0
+
+
+def retry_delay(exc: anthropic.APIError, attempt: int) -> float:
+    """The server's retry-after(-ms) hint, else exponential backoff with jitter."""
+    response: httpx2.Response | None = getattr(exc, "response", None)
+    for name, unit in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        hint = response.headers.get(name, "") if response is not None else ""
+        try:
+            return max(0.0, float(str(hint)) * unit)
+        except ValueError:
+            continue
+    return min(MAX_BACKOFF, 0.5 * 2.0 ** (attempt - 1)) * (1 - 0.25 * random.random())
 
 
 def load_request(engine: Engine, ticket_id: str, model: str) -> dict[str, Any]:
@@ -66,6 +84,7 @@ class RealtimeTriage:
     owner: str
     reporter: Reporter
     concurrency: int = 4
+    sleep: Callable[[float], None] = time.sleep
 
     def run(self, ticket_ids: list[str]) -> None:
         """Triage these tickets; claims left behind by dead runs are taken over."""
@@ -106,9 +125,28 @@ class RealtimeTriage:
         self._store(ticket_id, gist, usage)
 
     def _ask(self, params: dict[str, Any]) -> Answer:
-        wait_for_rate_limit(self.limiter, params)
-        message = to_assistant_message(self.client.messages.create(**params))
-        return Answer(message.content, message.stop_reason, message.usage)
+        """One gist call; the first attempt and every retry after an error wait for the limiter.
+
+        The SDK's own retries are off: they would resend outside the limiter. A 429
+        is resent after the server's retry-after without a new slot: the slot it
+        holds was never used, and a second one would idle a whole window.
+        """
+        client = self.client.with_options(max_retries=0)
+        attempt, limited = 0, False
+        while True:
+            if not limited:
+                wait_for_rate_limit(self.limiter, params)
+            try:
+                message = to_assistant_message(client.messages.create(**params))
+                return Answer(message.content, message.stop_reason, message.usage)
+            except anthropic.APIError as exc:
+                kind = error_kind(exc)
+                limited = kind == "rate_limited"
+                budget = RATE_LIMIT_ATTEMPTS if limited else self.client.max_retries
+                if kind not in TRANSIENT or attempt >= budget:
+                    raise
+                attempt += 1
+                self.sleep(retry_delay(exc, attempt))
 
     @staticmethod
     def _retry_params(
