@@ -89,11 +89,12 @@ class RealtimeTriage:
     def run(self, ticket_ids: list[str]) -> None:
         """Triage these tickets; claims left behind by dead runs are taken over."""
         stale = stale_owners(self.engine)
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
         try:
-            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                for future in [pool.submit(self.one, tid, stale) for tid in ticket_ids]:
-                    future.result()
+            for future in [pool.submit(self.one, tid, stale) for tid in ticket_ids]:
+                future.result()
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no new tickets start
             release(self.engine, self.owner)  # an interrupted run leaves nothing claimed
 
     def one(self, ticket_id: str, stale: list[str]) -> None:
