@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+DEFAULT_GIST_MODEL = "claude-haiku-4-5"  # gists are short: a smaller, cheaper model
 CONFIG_FILE_NAME = "support-agent.toml"
 CONFIG_PATH_ENV = "SUPPORT_AGENT_CONFIG"
 API_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -33,6 +34,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(DEFAULT_MODEL, min_length=1)
+    gist_model: str = Field(DEFAULT_GIST_MODEL, min_length=1)
     max_tokens: int = Field(1024, gt=0)
     db_url: str | None = None
     base_url: str | None = None
@@ -79,6 +81,7 @@ class Settings(BaseModel):
 
 ENV_VARS: dict[str, str] = {
     "model": "SUPPORT_AGENT_MODEL",
+    "gist_model": "SUPPORT_AGENT_GIST_MODEL",
     "max_tokens": "SUPPORT_AGENT_MAX_TOKENS",
     "db_url": "SUPPORT_AGENT_DB",
     "base_url": "ANTHROPIC_BASE_URL",

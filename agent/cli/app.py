@@ -21,7 +21,7 @@ from agent.cli.render import print_events
 from agent.cli.replay import register as register_replay
 from agent.cli.service import register as register_service
 from agent.config import MissingApiKey, require_api_key
-from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
+from agent.domain import DEFAULT_DOMAIN, Domain, load_commands, load_domain
 from agent.gate.approvals import Approver
 from agent.gate.policy import PolicyError
 from agent.logs import configure_logging
@@ -200,6 +200,8 @@ def _mount_domain_cli() -> None:
         return
     if domain.cli is not None:
         app.add_typer(domain.cli, name="db")
+    for extra in load_commands(domain):  # named apps become groups, unnamed ones commands
+        app.add_typer(extra)
 
 
 def main() -> None:

@@ -62,6 +62,16 @@ def cost(model: str, usage: Usage) -> Decimal | None:
     return (total / MILLION).quantize(Decimal("0.000001"))
 
 
+BATCH_DISCOUNT = Decimal("0.5")
+"""Message Batches bill every token (input, output, cache) at half the standard price."""
+
+
+def batch_cost(model: str, usage: Usage) -> Decimal | None:
+    """Dollars for this usage when it went through the Message Batches API."""
+    standard = cost(model, usage)
+    return None if standard is None else (standard * BATCH_DISCOUNT).quantize(Decimal("0.000001"))
+
+
 def total_tokens(usage: Usage) -> int:
     """All tokens billed: input (fresh, cache write, cache read) plus output."""
     return (

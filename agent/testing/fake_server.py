@@ -14,12 +14,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 from agent.model.client import Usage
+from agent.testing.fake_batches import FakeBatches
 from agent.testing.prompt_cache import PromptCache
 from agent.testing.wire import (
     Fault,
@@ -76,8 +77,16 @@ class FakeMessagesAPI:
         prompt_cache: PromptCache | None = None,
         requests_per_window: int | None = None,
         window_seconds: float = 60.0,
+        responder: Callable[[dict[str, Any]], Reply | None] | None = None,
+        batches: FakeBatches | None = None,
     ) -> None:
-        """`prompt_cache` computes cache token usage; `requests_per_window` emulates 429s."""
+        """`prompt_cache` computes cache token usage; `requests_per_window` emulates 429s.
+
+        `responder` answers when the queue is empty (e.g. ForcedToolResponder);
+        `batches` serves the Message Batches endpoints (agent.testing.fake_batches).
+        """
+        self.responder = responder
+        self.batches = batches
         self.prompt_cache = prompt_cache
         self.requests_per_window = requests_per_window
         self.window_seconds = window_seconds
@@ -191,6 +200,11 @@ class FakeMessagesAPI:
         with self._lock:
             return self._queue.popleft() if self._queue else None
 
+    def _answer(self, body: dict[str, Any]) -> Reply | Fault | None:
+        """The next scripted answer, else the responder's."""
+        item = self._pop()
+        return item if item is not None or self.responder is None else self.responder(body)
+
     def _record(
         self, handler: BaseHTTPRequestHandler, body: Any, request_id: str, answer: str
     ) -> None:
@@ -218,7 +232,10 @@ class _MessagesHandler(BaseHTTPRequestHandler):
         """Keep test output quiet."""
 
     def do_GET(self) -> None:
-        """Nothing but POST /v1/messages exists here."""
+        """Only the batch endpoints answer GET."""
+        if self.fake.batches is not None and self.fake.batches.handles(self.path):
+            self.fake.batches.answer(self.fake, self, None)
+            return
         self._not_found(None, self.fake._next_request_id())
 
     def do_POST(self) -> None:
@@ -228,11 +245,14 @@ class _MessagesHandler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = raw
+        if self.fake.batches is not None and self.fake.batches.handles(self.path):
+            self.fake.batches.answer(self.fake, self, body)
+            return
         request_id = self.fake._next_request_id()
         routed = self.path.split("?")[0] == MESSAGES_PATH  # a query string is tolerated
         problem = _invalid(body)
         limited = self.fake._rate_limit() if routed and problem is None else None
-        item = self.fake._pop() if routed and problem is None and limited is None else None
+        item = self.fake._answer(body) if routed and problem is None and limited is None else None
         if limited is not None:
             self._answer_fault(body, request_id, limited, "rate limited")
         elif not routed:

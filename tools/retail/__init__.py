@@ -15,6 +15,7 @@ from tools.retail.prompt import SYSTEM_PROMPT
 from tools.retail.read_tools import READ_TOOLS
 from tools.retail.transfer import export_retail, import_retail
 from tools.retail.write_tools import WRITE_TOOLS
+from tools.tickets import tables as _ticket_tables  # noqa: F401 - the inbox lives in this store
 
 POLICY_PATH = Path(str(importlib.resources.files("policies") / "retail.yaml"))
 
@@ -27,6 +28,7 @@ DOMAIN = Domain(
     import_file=import_retail,
     snapshot=export_retail,
     cli=db,
+    commands=("tools.tickets.cli:tickets_app", "tools.tickets.triage_cli:triage_app"),
 )
 
 __all__ = [

@@ -18,6 +18,7 @@ from agent.store.engine import make_engine, redacted_url
 from tools.retail.demo import seed_demo
 from tools.retail.tables import RetailOrder, RetailProduct, RetailUser
 from tools.retail.transfer import export_retail, import_retail
+from tools.tickets.demo import seed_inbox
 
 db = typer.Typer(
     name="db", help="Create, seed, import and export the retail store.", no_args_is_help=True
@@ -69,11 +70,15 @@ def init(
             if any(_counts(session)) and not force:
                 raise _fail("the database already has retail data; use --force to replace it")
             seed_demo(session, seed)
+            tickets = seed_inbox(session, seed)
             session.commit()
             counts = _counts(session)
     except SQLAlchemyError as exc:
         raise _database_error(exc) from None
-    out.print(f"Demo store (seed {seed}) in {redacted_url(str(engine.url))}: {_describe(counts)}")
+    out.print(
+        f"Demo store (seed {seed}) in {redacted_url(str(engine.url))}: {_describe(counts)}, "
+        f"{tickets} tickets in the inbox"
+    )
 
 
 @db.command("import-retail")

@@ -1,0 +1,76 @@
+"""Fixtures for the inbox tests: a store with the demo retail data and a small demo inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from typer.testing import CliRunner, Result
+
+from agent.domain import load_commands
+from agent.store.engine import make_engine
+from agent.testing.fake_batches import FakeBatches, ForcedToolResponder
+from agent.testing.fake_server import FakeMessagesAPI
+from agent.testing.prompt_cache import PromptCache
+from tools.retail import DOMAIN
+from tools.tickets.demo import seed_inbox
+
+KEY = "sk-test-not-a-real-key-tickets-0123"
+
+
+def seeded_url(tmp_path: Path, tickets: int) -> str:
+    """A SQLite store with the demo store (seed 0) and `tickets` demo tickets."""
+    url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    engine = make_engine(url)
+    with Session(engine) as session:
+        DOMAIN.seed_demo(session, 0)
+        seed_inbox(session, 0, tickets)
+        session.commit()
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def inbox_url(tmp_path: Path) -> str:
+    """A store with 24 demo tickets."""
+    return seeded_url(tmp_path, 24)
+
+
+@pytest.fixture
+def inbox(inbox_url: str) -> Iterator[Engine]:
+    """An engine on the 24-ticket store."""
+    engine = make_engine(inbox_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def gist_api() -> Iterator[FakeMessagesAPI]:
+    """A fake API that answers forced tool calls from the text and serves batches."""
+    server = FakeMessagesAPI(
+        responder=ForcedToolResponder(),
+        batches=FakeBatches(processing_seconds=0.2),
+        prompt_cache=PromptCache(),
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def cli_app() -> typer.Typer:
+    """The support-agent app with the domain's commands mounted, as main() mounts them."""
+    app = typer.Typer()
+    app.add_typer(DOMAIN.cli, name="db")
+    for extra in load_commands(DOMAIN):
+        app.add_typer(extra)
+    return app
+
+
+def invoke(*args: object, input: str | None = None) -> Result:
+    """Run `support-agent ARGS` in-process."""
+    return CliRunner().invoke(cli_app(), [str(a) for a in args], input=input)
