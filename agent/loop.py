@@ -14,6 +14,8 @@ from sqlmodel import Session
 
 from agent.gate.gate import Gate, Paused, Stop, record
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
+from agent.model.context import fit_request
+from agent.model.spend import SpendGuard
 from agent.model.usage import Budget
 from agent.store.lease import Lease
 from agent.store.tables import Conversation
@@ -60,6 +62,10 @@ def confirms(text: str) -> bool:
     )
 
 
+API_UNAVAILABLE_REPLY = (
+    "Sorry, I can't reach our assistant right now. Your message is saved and we will "
+    "answer as soon as the service is back."
+)
 DONE_REASONS = {"end_turn": "", "stop_sequence": "stop sequence reached"}
 FAILED_REASONS = {
     "max_tokens": "the reply hit max_tokens and was cut off; any tool call in it was not run",
@@ -107,6 +113,7 @@ class Limits:
     max_model_calls: int = 10
     max_tool_calls: int = 50
     budget: Budget = field(default_factory=Budget)
+    context_budget: int | None = None  # history trimmed to this many tokens (None: never)
 
 
 @dataclass
@@ -121,6 +128,7 @@ class Agent:
     lease: Lease = field(default=None)  # type: ignore[assignment]
     meta: dict[str, Any] = field(default_factory=dict)  # what replay needs: data, policy, model
     cached_conversations: int = 256  # states kept in memory by a long-running worker
+    spend_guard: SpendGuard | None = None  # per-customer limits and the spend alert
     _states: OrderedDict[str, ConversationState] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +155,11 @@ class Agent:
         with Session(self.engine) as session, session.begin():
             if session.get(Conversation, cid) is None:
                 session.add(Conversation(id=cid, meta=self.meta))
+        refusal = self.spend_guard.check(cid) if self.spend_guard else None
+        if refusal is not None:  # over a customer limit: keep the message, answer politely
+            over = ErrorOccurred(kind="budget", message=refusal.reason)
+            record(self.engine, cid, UserMessage(text=user_text), over)
+            return self._finish(cid, Turn(replies=[refusal.reply]), "paused", "customer_limit")
         state = self.state(cid)
         events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
             UserMessage(text=user_text)
@@ -236,6 +249,9 @@ class Agent:
             response = self._call_model(cid, state)
         except ModelError as exc:
             record(self.engine, cid, ErrorOccurred(kind=exc.kind, message=str(exc)))
+            if exc.api_unavailable:  # transient: resumable (resume --all-paused) once it is back
+                turn.replies.append(API_UNAVAILABLE_REPLY)
+                return self._finish(cid, turn, "paused", "api_unavailable")
             return self._finish(cid, turn, "failed", f"{exc.kind}: {exc}")
         turn.usage = turn.usage + response.usage
         if text := response.message.text():
@@ -261,6 +277,8 @@ class Agent:
             messages=state.request_messages(),
             tools=self.gate.registry.api_tools(),
         )
+        count = getattr(self.model, "count_tokens", lambda _request: None)
+        request = fit_request(request, self.limits.context_budget, count)
         record(
             self.engine,
             cid,

@@ -6,20 +6,84 @@ server and unknown blocks go back to the API exactly as they came.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Block = dict[str, Any]
 Role = Literal["user", "assistant"]
 
+ModelErrorKind = Literal[
+    "rate_limited",
+    "overloaded",
+    "server_error",
+    "connection",
+    "timeout",
+    "stream_cut",
+    "bad_request",
+    "auth",
+    "permission",
+    "not_found",
+    "too_large",
+    "context_window_exceeded",
+    "budget",
+    "api_unavailable",
+]
+RETRYABLE_KINDS: frozenset[ModelErrorKind] = frozenset(
+    {"rate_limited", "overloaded", "server_error", "connection", "timeout", "stream_cut"}
+)
+"""Transient failures: retried by the retry policy, and the API counts as unavailable
+when they outlast it (the conversation pauses instead of failing)."""
+
+
+def as_kind(raw: str) -> ModelErrorKind:
+    """A recorded kind read back as a ModelErrorKind (unknown and legacy kinds: server_error)."""
+    for kind in get_args(ModelErrorKind):
+        if kind == raw:
+            return cast(ModelErrorKind, kind)
+    return "server_error"
+
 
 class ModelError(Exception):
-    """The model call failed in a way the run reports (after the SDK's own retries)."""
+    """A model call failed after our retries; `kind` says how, `retry_after` what the API asked."""
 
-    def __init__(self, message: str, *, kind: str = "api_error") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ModelErrorKind = "server_error",
+        retry_after: float | None = None,
+        retries: int = 0,
+        retryable: bool | None = None,
+    ) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind: ModelErrorKind = kind
+        self.retry_after = retry_after
+        self.retries = retries
+        self.retryable = kind in RETRYABLE_KINDS if retryable is None else retryable
+
+    @property
+    def api_unavailable(self) -> bool:
+        """The API did not answer usefully (breaker open, or transient faults outlasted retries)."""
+        return self.kind == "api_unavailable" or self.kind in RETRYABLE_KINDS
+
+
+@dataclass(frozen=True)
+class StreamReset:
+    """Live-text signal: the stream is retried; discard the `discarded` text shown so far."""
+
+    discarded: str
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """Live-text signal: one model call finished (the next call's text starts a new paragraph)."""
+
+
+LiveText = str | StreamReset | CallEnded
+TextCallback = Callable[[LiveText], None]
 
 
 class Usage(BaseModel):

@@ -45,3 +45,15 @@ class Execution(SQLModel, table=True):
     is_error: bool = False
     result: str = ""
     executed_at: datetime = Field(default_factory=utcnow)
+
+
+class BreakerRow(SQLModel, table=True):
+    """A model circuit breaker as every process sharing this database sees it."""
+
+    __tablename__ = "model_breaker"
+
+    name: str = Field(primary_key=True)
+    state: str = "closed"
+    open_until: datetime | None = None
+    reason: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
