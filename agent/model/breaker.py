@@ -31,7 +31,11 @@ OUTAGE_KINDS: frozenset[ModelErrorKind] = frozenset(
 
 @dataclass
 class CircuitBreaker:
-    """Opens after `threshold` consecutive outage failures; half-open after `cooldown`."""
+    """Opens after `threshold` consecutive failed calls; half-open after `cooldown`.
+
+    A call counts once, when its retries are spent: a storm one call rides out is no
+    outage. Every attempt checks first, so calls already retrying stop when it opens.
+    """
 
     name: str = "anthropic"
     threshold: int = 5

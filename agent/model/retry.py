@@ -58,9 +58,9 @@ class RetryRunner:
                 result = attempt(retry)
             except ModelError as exc:
                 exc.retries = retry
-                self.breaker.record(exc.kind)
                 wait = self._next_wait(exc, retry, started)
-                if wait is None:
+                if wait is None:  # the call's outcome: what the breaker counts
+                    self.breaker.record(exc.kind)
                     exc.args = (f"{exc} (after {retry} retries)",)
                     logger.warning("model call failed ({}): {}", exc.kind, exc)
                     raise
