@@ -34,10 +34,10 @@ def fault_items(spec: str) -> list[Reply | Fault]:
     """The queue items for a --faults spec, in order."""
     items: list[Reply | Fault] = []
     for raw in filter(None, (part.strip() for part in spec.split(","))):
-        name, _, times = raw.partition("x")
-        if not times.isdigit() and times:
-            raise ValueError(f"--faults: bad repeat in {raw!r}")
-        items.extend([_fault(name)] * int(times or 1))
+        name, sep, times = raw.rpartition("x")
+        if not (sep and times.isdigit()):
+            name, times = raw, "1"
+        items.extend([_fault(name)] * int(times))
     return items
 
 
@@ -113,6 +113,7 @@ def fake_api(
             f"try: ANTHROPIC_BASE_URL={api.base_url} ANTHROPIC_API_KEY=anything support-agent chat"
         )
     )
+    console.file.flush()  # a script waiting for the URL reads it now, not at exit
     stopped = threading.Event()
     try:
         stopped.wait(stop_after)

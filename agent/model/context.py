@@ -21,6 +21,7 @@ from loguru import logger
 from agent.model.client import Block, ChatMessage, ModelRequest
 
 Count = Callable[[list[ChatMessage]], int]
+PREFLIGHT_SHARE = 0.5  # ask count_tokens only beyond this share of the budget (estimated)
 SHORTEN_TO = 2000  # characters kept of a long block when dropping turns is not enough
 TRIM_NOTE = (
     "[Earlier conversation omitted to fit the context budget: {n} messages. "
@@ -118,14 +119,17 @@ def fit_request(
 ) -> ModelRequest:
     """The request with its messages fitted to `budget` tokens (system and tools included).
 
-    `count_tokens` is asked once for the whole request (the API's count where available);
-    the trimming steps scale the local estimate by what that count showed.
+    `count_tokens` (the API's count where available) is asked once, and only when the
+    local estimate comes within half of the budget: short conversations cost no extra
+    round trip. The trimming steps scale the local estimate by what that count showed.
     """
     if budget is None:
         return request
     fixed = math.ceil(len(json.dumps([request.system, request.tools], default=str)) / 4)
-    counted = count_tokens(request)
     rough = estimate(request.messages) + fixed
+    if rough < budget * PREFLIGHT_SHARE:
+        return request
+    counted = count_tokens(request)
     if counted is not None and counted <= budget:
         return request
     scale = (counted / rough) if counted and rough else 1.0

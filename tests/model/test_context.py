@@ -147,3 +147,12 @@ def test_a_conversation_over_the_window_is_trimmed_before_sending(fake_api: Fake
 
     sent = fake_api.requests[-1].body["messages"]
     assert len(sent) < len(request.messages) and sent[-1]["content"][0]["text"] == "now"
+
+
+def test_a_short_conversation_costs_no_count_tokens_round_trip():
+    request = ModelRequest(model="m", max_tokens=10, system="S", messages=[user("hi")])
+    asked: list[ModelRequest] = []
+
+    fitted = fit_request(request, 100_000, lambda r: asked.append(r) or 5)
+
+    assert fitted is request and asked == []
