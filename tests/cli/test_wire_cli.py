@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from agent.cli.app import app
 from agent.cli.fake_api import build_fake, fault_items, script_items
 from agent.cli.live import LiveReply
-from agent.model.client import CallEnded, StreamReset
-from agent.model.usage import Usage
+from agent.model.client import CallEnded, LiveText, StreamReset, Usage
 from agent.store.tables import Event
 from agent.testing.fake_server import Reply
 from tools.retail import DOMAIN
@@ -91,7 +90,8 @@ def test_fake_api_runs_as_a_command_and_stops_by_itself():
 def test_live_reply_withdraws_retried_text_and_separates_calls():
     out = StringIO()
     live = LiveReply(Console(file=out, force_terminal=False, width=100))
-    for signal in ["Let me ", "che", StreamReset("Let me che"), "Let me check.", CallEnded()]:
+    signals: list[LiveText] = ["Let me ", "che", StreamReset("Let me che"), "Let me check."]
+    for signal in [*signals, CallEnded()]:
         live(signal)
     live("Not found.")
     live(CallEnded())

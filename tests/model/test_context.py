@@ -153,6 +153,10 @@ def test_a_short_conversation_costs_no_count_tokens_round_trip():
     request = ModelRequest(model="m", max_tokens=10, system="S", messages=[user("hi")])
     asked: list[ModelRequest] = []
 
-    fitted = fit_request(request, 100_000, lambda r: asked.append(r) or 5)
+    def count(r: ModelRequest) -> int:
+        asked.append(r)
+        return 5
+
+    fitted = fit_request(request, 100_000, count)
 
     assert fitted is request and asked == []
