@@ -17,10 +17,14 @@ BATCH_DISCOUNT = Decimal("0.5")
 
 @dataclass(frozen=True)
 class Price:
-    """US dollars per million tokens; cache prices are multiples of the input price."""
+    """US dollars per million tokens; cache writes are multiples of the input price."""
 
     input: Decimal
     output: Decimal
+    read_ratio: Decimal = Decimal("0.1")
+    long_prompt: Price | None = None
+    """Another price for requests whose prompt exceeds `long_prompt_tokens` (every token)."""
+    long_prompt_tokens: int = 100_000
 
     @property
     def cache_write(self) -> Decimal:
@@ -34,38 +38,53 @@ class Price:
 
     @property
     def cache_read(self) -> Decimal:
-        """Cache reads cost 0.1x the input price."""
-        return self.input * Decimal("0.1")
+        """Cache reads (hits and refreshes): 0.1x the input price, less on newer models."""
+        return self.input * self.read_ratio
+
+
+def _usd(input: str, output: str, read_ratio: str = "0.1") -> Price:
+    return Price(Decimal(input), Decimal(output), Decimal(read_ratio))
 
 
 # By model id prefix; the longest matching prefix wins. Unknown models have no price.
+# Source: platform.claude.com/docs/en/about-claude/pricing as checked on PRICES_AS_OF
+# (Sonnet 5.5 cache hits at 0.05x since 2026-10-07; Haiku 5.5 has a long-prompt tier).
 PRICES: dict[str, Price] = {
-    # Opus: 4 and 4.1 at the old price, 4.5 onwards at the new one
-    "claude-opus-4-0": Price(Decimal(15), Decimal(75)),
-    "claude-opus-4-2025": Price(Decimal(15), Decimal(75)),
-    "claude-opus-4-1": Price(Decimal(15), Decimal(75)),
-    "claude-opus-4-5": Price(Decimal(5), Decimal(25)),
-    "claude-opus-4-6": Price(Decimal(5), Decimal(25)),
-    "claude-opus": Price(Decimal(5), Decimal(25)),
-    "claude-3-opus": Price(Decimal(15), Decimal(75)),
-    # Sonnet: 3.7, 4, 4.5 and later
-    "claude-sonnet-4-5": Price(Decimal(3), Decimal(15)),
-    "claude-sonnet-4": Price(Decimal(3), Decimal(15)),
-    "claude-sonnet": Price(Decimal(3), Decimal(15)),
-    "claude-3-7-sonnet": Price(Decimal(3), Decimal(15)),
-    # Haiku
-    "claude-haiku-4-5": Price(Decimal(1), Decimal(5)),
-    "claude-haiku": Price(Decimal(1), Decimal(5)),
-    "claude-3-5-haiku": Price(Decimal("0.80"), Decimal(4)),
-    "claude-3-haiku": Price(Decimal("0.25"), Decimal("1.25")),
+    "claude-fable-5-1": _usd("10", "50", "0.025"),
+    "claude-mythos-5-1": _usd("10", "50", "0.025"),
+    "claude-fable-5": _usd("10", "50"),
+    "claude-mythos-5": _usd("10", "50"),
+    "claude-opus-5-5": _usd("4", "20", "0.05"),
+    "claude-opus-5": _usd("5", "25"),
+    "claude-opus-4-8": _usd("5", "25"),
+    "claude-opus-4-7": _usd("5", "25"),
+    "claude-opus-4-6": _usd("5", "25"),
+    "claude-opus-4-5": _usd("5", "25"),
+    "claude-opus-4-1": _usd("15", "75"),
+    "claude-opus-4-0": _usd("15", "75"),
+    "claude-opus-4-2025": _usd("15", "75"),
+    "claude-3-opus": _usd("15", "75"),
+    "claude-sonnet-5-5": _usd("2", "10", "0.05"),
+    "claude-sonnet-5": _usd("2", "10"),
+    "claude-sonnet-4": _usd("3", "15"),
+    "claude-3-7-sonnet": _usd("3", "15"),
+    "claude-haiku-5-5": Price(Decimal("0.10"), Decimal("0.50"), long_prompt=_usd("0.50", "2.50")),
+    "claude-haiku-4-5": _usd("1", "5"),
+    "claude-3-5-haiku": _usd("0.80", "4"),
+    "claude-3-haiku": _usd("0.25", "1.25"),
 }
 
 
-def price_for(model: str) -> Price | None:
+def price_for(model: str, prompt_tokens: int = 0) -> Price | None:
     """The price of a model by its longest matching id prefix, or None if unknown."""
     model = model.removeprefix("anthropic.")  # Bedrock ids: anthropic.claude-…
     matches = [prefix for prefix in PRICES if model.startswith(prefix)]
-    return PRICES[max(matches, key=len)] if matches else None
+    if not matches:
+        return None
+    price = PRICES[max(matches, key=len)]
+    if price.long_prompt is not None and prompt_tokens > price.long_prompt_tokens:
+        return price.long_prompt
+    return price
 
 
 def cache_writes(usage: Usage) -> tuple[int, int]:
@@ -81,7 +100,8 @@ def cache_writes(usage: Usage) -> tuple[int, int]:
 
 def cost(model: str, usage: Usage, *, batch: bool = False) -> Decimal | None:
     """Dollars for this usage, or None when the model's price is unknown."""
-    price = price_for(model)
+    prompt = usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
+    price = price_for(model, prompt)
     if price is None:
         return None
     five, one_hour = cache_writes(usage)

@@ -29,12 +29,12 @@ def replies(n: int) -> list[ScriptStep]:
     return [ScriptStep(content=[{"type": "text", "text": f"answer {i}"}]) for i in range(n)]
 
 
-BIG = Usage(input_tokens=400_000, output_tokens=10_000)  # $1.35 on Sonnet 4.5
+BIG = Usage(input_tokens=400_000, output_tokens=10_000)  # $1.35 on Sonnet 4.6
 
 
 def priced_agent(engine, api: FakeMessagesAPI, n: int):
     """An agent whose replies come over HTTP from a priced model with known usage."""
-    api.add(*[text_reply(f"answer {i}", usage=BIG, model="claude-sonnet-4-5") for i in range(n)])
+    api.add(*[text_reply(f"answer {i}", usage=BIG, model="claude-sonnet-4-6") for i in range(n)])
     agent, _ = make_agent(engine, [])
     agent.model = AnthropicModel(
         Settings(base_url=api.base_url, cache=False), api_key="sk-test-not-a-real-key"
