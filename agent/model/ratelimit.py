@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -189,6 +190,17 @@ def reset_limiters() -> None:
         _LIMITERS.clear()
 
 
+MODEL_IN_PATH = re.compile(r"/models?/([^/:]+)")
+
+
+def model_of(path: str, body: Any) -> str:
+    """The model a request is for: the body's `model`, else the Bedrock/Vertex URL path's."""
+    if isinstance(body, dict) and body.get("model"):
+        return str(body["model"])
+    found = MODEL_IN_PATH.search(path)
+    return found.group(1) if found else path
+
+
 class LimitedTransport(httpx2.BaseTransport):
     """An httpx transport that passes every Messages API attempt through the model's limiter."""
 
@@ -204,11 +216,10 @@ class LimitedTransport(httpx2.BaseTransport):
             body = json.loads(request.content or b"{}")
         except (ValueError, httpx2.RequestNotRead):
             body = {}
-        model = str(body.get("model") or request.url.path) if isinstance(body, dict) else "?"
-        limiter = self.limiter(model)
+        limiter = self.limiter(model_of(request.url.path, body))
         waited = limiter.acquire(estimate_input_tokens(body if isinstance(body, dict) else {}))
         if waited > 0:
-            logger.debug("rate limiter held a request to {} for {:.2f}s", model, waited)
+            logger.debug("rate limiter held a request for {:.2f}s", waited)
         response = self.inner.handle_request(request)
         limiter.learn(response.headers, response.status_code)
         return response
