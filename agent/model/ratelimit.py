@@ -71,8 +71,13 @@ class RateLimiter:
     blocked_until: float = 0.0
     waited: float = 0.0
     acquired: int = 0
+    probe_wait: float = 2.0
+    """With no limits known yet, the first request goes alone and the others wait this long
+    at most for its response headers (a burst of threads would otherwise all hit a 429)."""
     _buckets: dict[Resource, TokenBucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _answered: threading.Event = field(default_factory=threading.Event)
+    _probing: bool = False
 
     def __post_init__(self) -> None:
         now = self.clock()
@@ -87,7 +92,7 @@ class RateLimiter:
 
     def acquire(self, tokens: int) -> float:
         """Take one request and `tokens` input tokens, waiting until they fit; seconds waited."""
-        waited = 0.0
+        waited = self._await_first_answer()
         while True:
             with self._lock:
                 now = self.clock()
@@ -100,6 +105,15 @@ class RateLimiter:
                     return waited
             self.sleep(pause)
             waited += pause
+
+    def _await_first_answer(self) -> float:
+        with self._lock:
+            if self._buckets or self._answered.is_set() or not self._probing:
+                self._probing = True
+                return 0.0
+        started = self.clock()
+        self._answered.wait(self.probe_wait)
+        return self.clock() - started
 
     def _pause(self, now: float, tokens: int) -> float:
         pause = self.blocked_until - now
@@ -122,6 +136,7 @@ class RateLimiter:
 
     def learn(self, headers: httpx2.Headers, status: int) -> None:
         """Adopt the limits and remaining budget the API reports; honour retry-after on 429."""
+        self._answered.set()
         with self._lock:
             now = self.clock()
             for resource in RESOURCES:
