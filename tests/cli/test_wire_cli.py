@@ -184,3 +184,22 @@ def test_config_show_lists_sources_and_masks_secrets(tmp_path, monkeypatch):
     assert document["credentials"]["ANTHROPIC_API_KEY"] == "set"
     table = runner.invoke(app, ["--config", str(config), "config", "show"])
     assert "deadline" in table.output and SECRET_DB_PASSWORD not in table.output
+
+
+def test_the_fake_api_command_emulates_the_cache_so_only_real_misses_warn():
+    from agent.config import Settings
+    from agent.model.anthropic import AnthropicModel
+    from agent.model.client import ChatMessage, ModelRequest
+
+    system = "You are a careful support agent for a large online store. " * 100  # > 1024 tokens
+    user = ChatMessage(role="user", content=[{"type": "text", "text": "hello"}])
+    request = ModelRequest(model="m", max_tokens=20, system=system, messages=[user])
+    with build_fake() as api:
+        model = AnthropicModel(Settings(base_url=api.base_url), api_key="anything")
+        model.respond(request)
+        model.respond(request)
+    assert (model.cache_stats.writes, model.cache_stats.reads, model.cache_stats.misses) == (
+        1,
+        1,
+        0,
+    )

@@ -215,3 +215,21 @@ def test_a_bad_request_in_a_run_fails_it_with_run_finished(engine, fake_api: Fak
 
     assert result.status == "failed" and result.reason.startswith("not_found")
     assert types(engine, "c1")[-1] == "run_finished"
+
+
+def test_retries_breaker_changes_and_failures_are_logged(fake_api: FakeMessagesAPI):
+    from loguru import logger
+
+    fake_api.add(overloaded(1), overloaded(1), text_reply("x"))
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="INFO", format="{message}")
+    try:
+        with pytest.raises(ModelError):
+            make_model(fake_api, max_retries=1, breaker_failures=1).respond(make_request())
+    finally:
+        logger.remove(sink)
+    text = "\n".join(lines)
+    assert "retry 1 of 1" in text
+    assert "model call failed (overloaded)" in text
+    assert "circuit breaker" in text and "is now open" in text
+    assert KEY not in text
