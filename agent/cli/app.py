@@ -167,7 +167,8 @@ def chat(
         result = agent.run(cid, text)
         live.end_turn()
         if result.reason in ("api_unavailable", "customer_limit"):
-            console.print(Text(result.reply))  # nothing streamed: the loop's own reply
+            # the loop's own last reply, never streamed (earlier paragraphs were)
+            console.print(Text(result.reply.rsplit("\n\n", 1)[-1]))
         if result.status == "paused" and result.reason == "confirmation":
             for line in result.awaiting:
                 console.print(f"[yellow]Please confirm:[/] {line} Reply 'yes' to go ahead.")

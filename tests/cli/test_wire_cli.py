@@ -203,3 +203,17 @@ def test_the_fake_api_command_emulates_the_cache_so_only_real_misses_warn():
         1,
         0,
     )
+
+
+def test_chat_during_an_outage_says_so_politely_and_keeps_the_message(tmp_path, monkeypatch):
+    url = seed(tmp_path)
+    with build_fake() as dead:
+        base_url = dead.base_url  # stopped on leaving: connections are refused
+    offline_env(monkeypatch, base_url)
+    monkeypatch.setenv("SUPPORT_AGENT_MAX_RETRIES", "0")
+
+    result = runner.invoke(app, ["chat", "--db", url], input="where is my order?\n\n")
+
+    assert result.exit_code == 0, result.output
+    assert "can't reach our assistant right now" in result.output
+    assert "Traceback" not in result.output
