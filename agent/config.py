@@ -9,7 +9,7 @@ import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,10 +36,26 @@ class Settings(BaseModel):
     model: str = Field(DEFAULT_MODEL, min_length=1)
     gist_model: str = Field(DEFAULT_GIST_MODEL, min_length=1)
     max_tokens: int = Field(1024, gt=0)
+    gist_max_tokens: int = Field(300, gt=0)
+    provider: Literal["anthropic", "bedrock", "vertex"] = "anthropic"
+    aws_region: str | None = None
+    vertex_region: str | None = None
+    vertex_project_id: str | None = None
     db_url: str | None = None
     base_url: str | None = None
-    timeout: float = Field(600.0, gt=0)
-    max_retries: int = Field(2, ge=0)
+    timeout: float = Field(60.0, gt=0, description="Seconds per HTTP attempt, and between events.")
+    connect_timeout: float = Field(5.0, gt=0)
+    deadline: float = Field(60.0, gt=0, description="Seconds one model call may take, retries in.")
+    max_retries: int = Field(8, ge=0)
+    retry_after_cap: float = Field(30.0, ge=0)
+    retry_base_delay: float = Field(0.5, gt=0, description="First backoff; doubles, max 8 s.")
+    breaker_failures: int = Field(5, gt=0)
+    breaker_cooldown: float = Field(30.0, gt=0)
+    context_budget_tokens: int = Field(150_000, gt=0)
+    customer_messages_per_hour: int | None = Field(None, gt=0)
+    customer_dollars_per_day: Decimal | None = Field(None, gt=0)
+    spend_alert_dollars_per_day: Decimal | None = Field(None, gt=0)
+    spend_alert_webhook: str | None = None
     max_model_calls_per_message: int = Field(10, gt=0)
     max_tool_calls_per_conversation: int = Field(50, gt=0)
     max_invalid_tool_calls: int = Field(3, ge=0)
@@ -48,6 +64,7 @@ class Settings(BaseModel):
     cache: bool = True
     requests_per_minute: int | None = Field(None, gt=0)
     input_tokens_per_minute: int | None = Field(None, gt=0)
+    output_tokens_per_minute: int | None = Field(None, gt=0)
     max_tokens_per_conversation: int | None = Field(None, gt=0)
     max_dollars_per_conversation: Decimal | None = Field(None, gt=0)
     approvers: dict[str, list[str]] | None = Field(
@@ -63,6 +80,13 @@ class Settings(BaseModel):
         cls, overrides: dict[str, Any] | None = None, config_path: Path | None = None
     ) -> Settings:
         """Merge defaults, the config file, the environment and overrides, then validate."""
+        return cls.load_with_sources(overrides, config_path)[0]
+
+    @classmethod
+    def load_with_sources(
+        cls, overrides: dict[str, Any] | None = None, config_path: Path | None = None
+    ) -> tuple[Settings, dict[str, str]]:
+        """The settings and, for each one not at its default, where its value came from."""
         layers = [
             _file_layer(config_path),
             _env_layer(),
@@ -74,9 +98,22 @@ class Settings(BaseModel):
             values.update(layer_values)
             sources.update(layer_sources)
         try:
-            return cls.model_validate(values)
+            return cls.model_validate(values), sources
         except ValidationError as exc:
             raise ConfigError(_describe(exc, sources)) from None
+
+    def for_task(self, task: Task) -> tuple[str, int]:
+        """The model id and max_tokens for a task: the chat, or ticket gists."""
+        if task == "gist":
+            return self.gist_model or self.model, self.gist_max_tokens
+        return self.model, self.max_tokens
+
+    def breaker_name(self) -> str:
+        """The circuit breaker's name: one per provider and endpoint."""
+        return f"{self.provider}:{self.base_url or 'default'}"
+
+
+Task = Literal["chat", "gist"]
 
 
 ENV_VARS: dict[str, str] = {
@@ -85,8 +122,24 @@ ENV_VARS: dict[str, str] = {
     "max_tokens": "SUPPORT_AGENT_MAX_TOKENS",
     "db_url": "SUPPORT_AGENT_DB",
     "base_url": "ANTHROPIC_BASE_URL",
+    "gist_max_tokens": "SUPPORT_AGENT_GIST_MAX_TOKENS",
+    "provider": "SUPPORT_AGENT_PROVIDER",
+    "aws_region": "AWS_REGION",
+    "vertex_region": "CLOUD_ML_REGION",
+    "vertex_project_id": "ANTHROPIC_VERTEX_PROJECT_ID",
     "timeout": "SUPPORT_AGENT_TIMEOUT",
+    "connect_timeout": "SUPPORT_AGENT_CONNECT_TIMEOUT",
+    "deadline": "SUPPORT_AGENT_DEADLINE",
     "max_retries": "SUPPORT_AGENT_MAX_RETRIES",
+    "retry_after_cap": "SUPPORT_AGENT_RETRY_AFTER_CAP",
+    "retry_base_delay": "SUPPORT_AGENT_RETRY_BASE_DELAY",
+    "breaker_failures": "SUPPORT_AGENT_BREAKER_FAILURES",
+    "breaker_cooldown": "SUPPORT_AGENT_BREAKER_COOLDOWN",
+    "context_budget_tokens": "SUPPORT_AGENT_CONTEXT_BUDGET_TOKENS",
+    "customer_messages_per_hour": "SUPPORT_AGENT_CUSTOMER_MESSAGES_PER_HOUR",
+    "customer_dollars_per_day": "SUPPORT_AGENT_CUSTOMER_DOLLARS_PER_DAY",
+    "spend_alert_dollars_per_day": "SUPPORT_AGENT_SPEND_ALERT_DOLLARS",
+    "spend_alert_webhook": "SUPPORT_AGENT_SPEND_ALERT_WEBHOOK",
     "max_model_calls_per_message": "SUPPORT_AGENT_MAX_MODEL_CALLS",
     "max_tool_calls_per_conversation": "SUPPORT_AGENT_MAX_TOOL_CALLS",
     "max_invalid_tool_calls": "SUPPORT_AGENT_MAX_INVALID_TOOL_CALLS",
@@ -95,6 +148,7 @@ ENV_VARS: dict[str, str] = {
     "cache": "SUPPORT_AGENT_CACHE",
     "requests_per_minute": "SUPPORT_AGENT_REQUESTS_PER_MINUTE",
     "input_tokens_per_minute": "SUPPORT_AGENT_INPUT_TOKENS_PER_MINUTE",
+    "output_tokens_per_minute": "SUPPORT_AGENT_OUTPUT_TOKENS_PER_MINUTE",
     "max_tokens_per_conversation": "SUPPORT_AGENT_MAX_CONVERSATION_TOKENS",
     "max_dollars_per_conversation": "SUPPORT_AGENT_MAX_CONVERSATION_DOLLARS",
 }

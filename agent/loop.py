@@ -17,6 +17,8 @@ from agent.gate.call import Decided, Paused, Refused, Resolved, Stop
 from agent.gate.execution import AlreadyExecuted, recorded_result
 from agent.gate.gate import Gate, refusal
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
+from agent.model.context import fit_request
+from agent.model.spend import SpendGuard
 from agent.model.usage import Budget
 from agent.store.engine import reader
 from agent.store.lease import ConversationBusy, Lease
@@ -35,6 +37,10 @@ from agent.transcript.files import TranscriptMeta
 from agent.transcript.log import ConversationLog, InTransaction
 from agent.transcript.state import ConversationState
 
+API_UNAVAILABLE_REPLY = (
+    "Sorry, I can't reach our assistant right now. Your message is saved and we will "
+    "answer as soon as the service is back."
+)
 DONE_REASONS = {"end_turn": "", "stop_sequence": "stop sequence reached"}
 FAILED_REASONS = {
     "max_tokens": "the reply hit max_tokens and was cut off; any tool call in it was not run",
@@ -74,6 +80,7 @@ class Limits:
     max_model_calls: int = 10
     max_tool_calls: int = 50
     budget: Budget = field(default_factory=Budget)
+    context_budget: int | None = None  # history trimmed to this many tokens (None: never)
 
 
 @dataclass
@@ -88,6 +95,7 @@ class Agent:
     lease: Lease = field(default=None)  # type: ignore[assignment]
     meta: TranscriptMeta = field(default_factory=TranscriptMeta)  # what replay needs
     cached_conversations: int = 256  # logs kept in memory by a long-running worker
+    spend_guard: SpendGuard | None = None  # per-customer limits and the spend alert
     _logs: OrderedDict[str, ConversationLog] = field(default_factory=OrderedDict, repr=False)
     _hashes: tuple[str, str] = ("", "")
 
@@ -110,6 +118,7 @@ class Agent:
     def run(self, cid: str, user_text: str, *, customer_id: str | None = None) -> RunResult:
         """Take one customer message (and a verified customer id) and drive the turn."""
         log = self.log(cid)
+        refusal = self.spend_guard.check(cid) if self.spend_guard else None
 
         def receive(_: Session) -> tuple[list[AnyEvent], None]:
             known = log.state.customer_id
@@ -118,13 +127,14 @@ class Agent:
             verified = (
                 [CustomerVerified(customer_id=customer_id)] if customer_id and not known else []
             )
-            return [
-                *verified,
-                UserMessage(text=user_text),
-                *confirm.answer_events(log.state, user_text),
-            ], None
+            said: list[AnyEvent] = [*verified, UserMessage(text=user_text)]
+            if refusal is not None:  # over a customer limit: keep the message, answer politely
+                return [*said, ErrorOccurred(kind="budget", message=refusal.reason)], None
+            return [*said, *confirm.answer_events(log.state, user_text)], None
 
         self._take(log, receive, create=True)
+        if refusal is not None:
+            return self._finish(Turn(log, replies=[refusal.reply]), "paused", "customer_limit")
         return self._drive(Turn(log))
 
     def resume(self, cid: str) -> RunResult:
@@ -230,6 +240,8 @@ class Agent:
             messages=state.request_messages(),
             tools=self.gate.registry.api_tools(),
         )
+        count = getattr(self.model, "count_tokens", lambda _request: None)
+        request = fit_request(request, self.limits.context_budget, count)
         requested = ModelRequested(
             model=request.model,
             max_tokens=request.max_tokens,
@@ -244,6 +256,9 @@ class Agent:
                 response = self.model.respond(request)
         except ModelError as exc:
             error = ErrorOccurred(kind=exc.kind, message=str(exc))
+            if exc.api_unavailable:  # transient: resumable (resume --all-paused) once it is back
+                turn.replies.append(API_UNAVAILABLE_REPLY)
+                return self._finish(turn, "paused", "api_unavailable", events=[error])
             return self._finish(turn, "failed", f"{exc.kind}: {exc}", events=[error])
         responded = ModelResponded(
             message=response.message,

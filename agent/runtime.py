@@ -18,6 +18,7 @@ from agent.gate.gate import Gate
 from agent.gate.policy import Policy, load_policy
 from agent.loop import Agent, Limits
 from agent.model.client import ModelClient
+from agent.model.spend import SpendAlert, SpendGuard
 from agent.model.usage import Budget
 from agent.transcript.files import DataRef, ModelRef, PolicyRef, TranscriptMeta
 
@@ -58,6 +59,7 @@ def build_agent(
         max_model_calls=settings.max_model_calls_per_message,
         max_tool_calls=settings.max_tool_calls_per_conversation,
         budget=Budget(settings.max_tokens_per_conversation, settings.max_dollars_per_conversation),
+        context_budget=settings.context_budget_tokens,
     )
     meta = TranscriptMeta(
         domain=domain.name,
@@ -67,8 +69,25 @@ def build_agent(
         system_sha256=hashlib.sha256(domain.system_prompt.encode()).hexdigest(),
     )
     return Agent(
-        engine=engine, model=model, gate=gate, system=domain.system_prompt, limits=limits, meta=meta
+        engine=engine,
+        model=model,
+        gate=gate,
+        system=domain.system_prompt,
+        limits=limits,
+        meta=meta,
+        spend_guard=spend_guard(settings, engine),
     )
+
+
+def spend_guard(settings: Settings, engine: Engine) -> SpendGuard | None:
+    """Per-customer limits and the spend alert from settings; None when none is configured."""
+    alert = None
+    if settings.spend_alert_dollars_per_day is not None:
+        alert = SpendAlert(settings.spend_alert_dollars_per_day, settings.spend_alert_webhook)
+    limits = (settings.customer_messages_per_hour, settings.customer_dollars_per_day)
+    if alert is None and limits == (None, None):
+        return None
+    return SpendGuard(engine, *limits, alert=alert)
 
 
 def file_sha256(path: Path) -> str | None:

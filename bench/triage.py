@@ -36,6 +36,7 @@ from agent.config import Settings
 from agent.model.client import Usage
 from agent.store.engine import make_engine
 from agent.testing.fake_batches import FakeBatches, ForcedToolResponder
+from agent.testing.fake_limits import ServerRateLimit
 from agent.testing.fake_server import FakeMessagesAPI
 from agent.testing.prompt_cache import PromptCache
 from tools.retail import DOMAIN
@@ -113,8 +114,10 @@ def realtime(engine: Engine, scale: float, concurrency: int) -> Figures:
     api = FakeMessagesAPI(
         responder=ForcedToolResponder(latency=(LATENCY[0] * scale, LATENCY[1] * scale), seed=1),
         prompt_cache=PromptCache(),
-        requests_per_window=REQUESTS_PER_MINUTE,
-        window_seconds=window,
+        # REQUESTS_PER_MINUTE per (scaled) minute, all of it available at once as a burst.
+        rate_limit=ServerRateLimit(
+            requests_per_minute=REQUESTS_PER_MINUTE / scale, burst_seconds=window
+        ),
     )
     settings = Settings(requests_per_minute=REQUESTS_PER_MINUTE, max_retries=4)
     reporter = QuietReporter()

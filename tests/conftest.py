@@ -12,8 +12,20 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.model.breaker import reset_breakers
+from agent.model.ratelimit import reset_limiters
 from agent.store.engine import make_engine
 from tests.toy import ToyValue
+
+
+@pytest.fixture(autouse=True)
+def fresh_wire_state() -> Iterator[None]:
+    """Circuit breakers and rate limiters are per process: each test starts with fresh ones."""
+    reset_breakers()
+    reset_limiters()
+    yield
+    reset_breakers()
+    reset_limiters()
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def test_defaults() -> None:
 
     assert settings == Settings()
     assert settings.model == DEFAULT_MODEL
-    assert (settings.max_tokens, settings.max_retries) == (1024, 2)
+    assert (settings.max_tokens, settings.max_retries) == (1024, 8)
     assert (settings.db_url, settings.base_url, settings.policy_path) == (None, None, None)
     assert settings.max_model_calls_per_message == 10
     assert settings.max_tool_calls_per_conversation == 50
@@ -58,7 +58,7 @@ def test_precedence_overrides_env_file_defaults(
     assert settings.model == "from-flag"
     assert settings.max_tokens == 222
     assert settings.max_retries == 7
-    assert settings.timeout == 600.0
+    assert settings.timeout == 60.0
 
 
 def test_env_names(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,3 +28,24 @@ def test_configured_logger_redacts(monkeypatch):
     finally:
         logger.remove(sink)
     assert seen and "zzzzzzzz" not in seen[0] and "[REDACTED]" in seen[0]
+
+
+def test_sdk_std_logging_goes_through_redaction_without_request_bodies(monkeypatch):
+    import logging
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "custom-key-1234567890")
+    configure_logging("DEBUG")
+    seen: list[str] = []
+    sink = logger.add(lambda m: seen.append(str(m)), level="DEBUG", format="{message}")
+    try:
+        sdk = logging.getLogger("anthropic._base_client")
+        sdk.debug("Request options: %s", {"json_data": {"messages": "my card is 4111"}})
+        logging.getLogger("httpx2").info("HTTP Request: POST with custom-key-1234567890")
+    finally:
+        logger.remove(sink)
+        configure_logging("WARNING")
+    text = "\n".join(seen)
+    assert "Request options: [request body not logged]" in text
+    assert "4111" not in text
+    assert "custom-key-1234567890" not in text and "[REDACTED]" in text
+    assert logging.getLogger("anthropic").propagate is False

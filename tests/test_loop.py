@@ -214,9 +214,17 @@ def test_model_call_limit_and_model_error(engine):
 
     agent, _ = make_agent(engine, [])
     agent.model = Broken()
-    result = agent.run("c2", "x")
-    assert result.status == "failed" and "overloaded" in result.reason
+    result = agent.run("c2", "x")  # a transient fault that outlasted the retries: resumable
+    assert (result.status, result.reason) == ("paused", "api_unavailable")
     assert "error" in types(engine, "c2")
+
+    class Refused:
+        def respond(self, request: ModelRequest) -> ModelResponse:
+            raise ModelError("400 invalid_request_error", kind="bad_request")
+
+    agent.model = Refused()
+    result = agent.run("c3", "x")
+    assert result.status == "failed" and "bad_request" in result.reason
 
 
 def test_script_running_out_names_the_step(engine):

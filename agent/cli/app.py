@@ -11,11 +11,17 @@ from typing import Annotated
 import typer
 from loguru import logger
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.cli import config as cli_config
+from agent.cli import fake_api as cli_fake_api
 from agent.cli import store as cli_store
+from agent.cli import usage as cli_usage
 from agent.cli.common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, DbOption, fail, settings_for
+from agent.cli.live import LiveReply
+from agent.cli.paused import resume_all_paused
 from agent.cli.policy import app as policy_app
 from agent.cli.render import print_events
 from agent.cli.replay import register as register_replay
@@ -26,6 +32,7 @@ from agent.gate.approvals import Approver
 from agent.gate.policy import PolicyError
 from agent.logs import configure_logging
 from agent.loop import Agent
+from agent.model.client import TextCallback
 from agent.replay.scenario import ScenarioError, load_scenario
 from agent.store.engine import make_engine, redacted_url
 from agent.store.lease import ConversationBusy
@@ -41,6 +48,9 @@ app.add_typer(cli_store.transcript_app, name="transcript")
 app.add_typer(cli_store.approvals_app, name="approvals")
 register_replay(app)
 register_service(app)
+app.add_typer(cli_config.app, name="config")
+app.command("usage")(cli_usage.usage)
+app.command("fake-api")(cli_fake_api.fake_api)
 console = Console()
 
 DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]
@@ -105,20 +115,20 @@ def live_agent(
     db: str | None,
     domain: str,
     approver_for: Callable[[Engine], Approver],
-    on_text: Callable[[str], None] | None = None,
+    on_text: TextCallback | None = None,
 ) -> Agent:
     """An agent talking to the real API (key from the environment only), or exit 2."""
     from agent.model.anthropic import AnthropicModel
     from agent.runtime import build_agent
 
+    settings = settings_for(db)
     try:
-        key = require_api_key()
+        key = require_api_key() if settings.provider == "anthropic" else None
     except MissingApiKey as exc:
         fail(str(exc))
-    settings = settings_for(db)
     dom = domain_for(domain)  # before the engine, so the domain's tables get created
     engine = make_engine(settings.db_url)
-    model = AnthropicModel(settings, api_key=key, on_text=on_text)
+    model = AnthropicModel(settings, api_key=key, on_text=on_text, engine=engine)
     return build_agent(dom, settings, engine, model, approver=approver_for(engine))
 
 
@@ -142,9 +152,8 @@ def chat(
             return ConsoleApprover(supervisor, supervisor_role, console.input, console.print)
         return QueueApprover(engine)
 
-    agent = live_agent(
-        db, domain, approver_for, on_text=lambda t: console.print(t, end="", highlight=False)
-    )
+    live = LiveReply(console)
+    agent = live_agent(db, domain, approver_for, on_text=live)
     engine = agent.engine
     cid = conversation or f"chat-{uuid.uuid4().hex[:8]}"
     console.print(
@@ -158,7 +167,10 @@ def chat(
         if not text:
             break
         result = agent.run(cid, text)
-        console.print()
+        live.end_turn()
+        if result.reason in ("api_unavailable", "customer_limit"):
+            # the loop's own last reply, never streamed (earlier paragraphs were)
+            console.print(Text(result.reply.rsplit("\n\n", 1)[-1]))
         if result.status == "paused" and result.reason == "confirmation":
             for line in result.awaiting:
                 console.print(f"[yellow]Please confirm:[/] {line} Reply 'yes' to go ahead.")
@@ -171,15 +183,22 @@ def chat(
 
 @app.command()
 def resume(
-    conversation_id: str,
+    conversation_id: Annotated[str | None, typer.Argument()] = None,
     db: DbOption = None,
     domain: DomainOption = DEFAULT_DOMAIN,
+    all_paused: Annotated[
+        bool, typer.Option("--all-paused", help="Resume all paused for api_unavailable.")
+    ] = False,
 ) -> None:
     """Continue a paused conversation after approvals were decided (needs ANTHROPIC_API_KEY)."""
     from agent.gate.approvals import QueueApprover
 
     agent = live_agent(db, domain, QueueApprover)
     engine = agent.engine
+    if all_paused:
+        raise typer.Exit(resume_all_paused(agent, settings_for(db).breaker_name(), console))
+    if conversation_id is None:
+        fail("give a conversation id, or --all-paused")
     with Session(engine) as session:
         before = len(load(session, conversation_id))
     if before == 0:

@@ -5,25 +5,30 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import httpx2
 from loguru import logger
+from sqlalchemy.engine import Engine
 
 from agent.config import Settings, require_api_key
+from agent.model.breaker import breaker_for
 from agent.model.client import (
     AssistantMessage,
+    CallEnded,
     ModelError,
     ModelErrorKind,
     ModelRequest,
     ModelResponse,
+    StreamReset,
+    TextCallback,
 )
-from agent.model.ratelimit import RateLimiter, estimate_input_tokens
+from agent.model.providers import SdkClient, limited_http_client, make_client
+from agent.model.ratelimit import RateLimiter, limiter_for, retry_after_seconds
+from agent.model.retry import RetryPolicy, RetryRunner
 
-TextCallback = Callable[[str], None]
 EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
 CACHEABLE_BLOCKS = frozenset({"text", "tool_result", "tool_use", "image", "document"})
 CACHE_TTL = 300.0  # seconds an ephemeral cache entry lives
@@ -37,45 +42,89 @@ USAGE_COUNTS = (
 
 
 class AnthropicModel:
-    """ModelClient backed by `anthropic.Anthropic`, streaming, with typed failures."""
+    """ModelClient backed by the SDK: streaming, our retries, breaker, limiter, typed failures."""
 
     def __init__(
         self,
         settings: Settings,
         api_key: str | None = None,
-        client: anthropic.Anthropic | None = None,
+        client: SdkClient | None = None,
         on_text: TextCallback | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.settings = settings
         self.on_text = on_text
         if client is None:
-            key = api_key if api_key is not None else require_api_key()
-            client = anthropic.Anthropic(
-                api_key=key,
-                base_url=settings.base_url,
-                max_retries=settings.max_retries,
-                timeout=settings.timeout,
-            )
+            key = api_key
+            if key is None and settings.provider == "anthropic":
+                key = require_api_key()
+            http = limited_http_client(settings, self.limiter)
+            client = make_client(settings, http, api_key=key)
+        else:
+            client = client.with_options(max_retries=0)
         self._client = client
-        self._secret = api_key or client.api_key or ""
-        self.limiter = RateLimiter(settings.requests_per_minute, settings.input_tokens_per_minute)
+        self._secret = api_key or getattr(client, "api_key", None) or ""
+        policy = RetryPolicy(
+            max_retries=settings.max_retries,
+            deadline=settings.deadline,
+            retry_after_cap=settings.retry_after_cap,
+            base_delay=settings.retry_base_delay,
+        )
+        breaker = breaker_for(
+            settings.breaker_name(),
+            threshold=settings.breaker_failures,
+            cooldown=settings.breaker_cooldown,
+            engine=engine,
+        )
+        self.runner = RetryRunner(policy, breaker)
         self.cache_stats = CacheStats()
         self._cached_prefixes: dict[str, float] = {}
 
+    def limiter(self, model: str) -> RateLimiter:
+        """The process-wide limiter of one model, seeded from the configured limits."""
+        return limiter_for(
+            model,
+            requests_per_minute=self.settings.requests_per_minute,
+            input_tokens_per_minute=self.settings.input_tokens_per_minute,
+            output_tokens_per_minute=self.settings.output_tokens_per_minute,
+        )
+
     def respond(self, request: ModelRequest) -> ModelResponse:
-        """Stream one Messages API call and return the complete message, or raise ModelError."""
+        """Stream one Messages API call (retried as the policy says); raise ModelError."""
         kwargs = request.api_kwargs()
         if self.settings.cache:
             kwargs = with_cache_control(kwargs)
-        self.limiter.acquire(estimate_input_tokens(kwargs))
         started = time.perf_counter()
+        response = self.runner.call(lambda retry: self._attempt(kwargs, retry))
+        response.latency_ms = (time.perf_counter() - started) * 1000
+        self.limiter(request.model).pay_output(response.message.usage.output_tokens)
+        if self.settings.cache:
+            self._check_cache(kwargs, response.message)
+        if self.on_text is not None:
+            self.on_text(CallEnded())
+        return response
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        """Input tokens of a request by the API's count_tokens endpoint; None if unavailable."""
+        kwargs = request.api_kwargs()
+        kwargs.pop("max_tokens", None)
+        try:
+            return int(self._client.messages.count_tokens(**kwargs).input_tokens)
+        except (anthropic.APIError, httpx2.HTTPError, AttributeError, TypeError) as exc:
+            logger.debug("count_tokens unavailable, estimating instead: {}", type(exc).__name__)
+            return None
+
+    def _attempt(self, kwargs: dict[str, Any], retry: int) -> ModelResponse:
+        """One HTTP attempt; any failure becomes a typed ModelError, shown text is withdrawn."""
+        shown: list[str] = []
+        request_id: str | None = None
         try:
             with self._client.messages.stream(**kwargs) as stream:
                 request_id = stream.request_id
-                retries = retries_taken(stream.response)
                 saw_stop = False
                 for event in stream:
                     if event.type == "text" and self.on_text is not None:
+                        shown.append(event.text)
                         self.on_text(event.text)
                     elif event.type == "message_stop":
                         saw_stop = True
@@ -85,24 +134,16 @@ class AnthropicModel:
                         kind="stream_cut",
                     )
                 final = stream.get_final_message()
-        except anthropic.APIError as exc:
-            raise self._model_error(exc) from exc
-        except httpx2.TimeoutException as exc:
-            raise ModelError(f"timed out while reading the stream: {exc}", kind="timeout") from exc
-        except httpx2.TransportError as exc:
-            raise ModelError(
-                f"stream broke off: {self._redact(str(exc))}", kind="stream_cut"
-            ) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
+        except Exception as exc:
+            if shown and self.on_text is not None:
+                self.on_text(StreamReset(discarded="".join(shown)))
+            error = to_model_error(exc, request_id)
+            error.args = (self._redact(str(error)),)
+            if error is not exc:
+                raise error from exc
+            raise
         message = to_assistant_message(final)
-        if self.settings.cache:
-            self._check_cache(kwargs, message)
-        return ModelResponse(
-            message=message,
-            request_id=request_id,
-            latency_ms=latency_ms,
-            retries=retries,
-        )
+        return ModelResponse(message=message, request_id=request_id, retries=retry)
 
     def _check_cache(self, kwargs: dict[str, Any], message: AssistantMessage) -> None:
         """Verify caching: a repeated system+tools prefix within 5 minutes must be read."""
@@ -126,19 +167,30 @@ class AnthropicModel:
         """Release the SDK client's connections."""
         self._client.close()
 
-    def _model_error(self, exc: anthropic.APIError) -> ModelError:
-        kind = error_kind(exc)
-        if isinstance(exc, anthropic.APIStatusError):
-            detail = exc.api_message or exc.message
-            what = f"{exc.status_code} {exc.type or 'error'}: {detail}"
-            retries = retries_taken(exc.response)
-            extra = f" (request_id {exc.request_id}, after {retries} retries)"
-        else:
-            what, extra = exc.message, f" (after {self._client.max_retries} retries)"
-        return ModelError(self._redact(f"Anthropic API {kind}: {what}{extra}"), kind=kind)
-
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[REDACTED]") if self._secret else text
+
+
+STATUS_KINDS: dict[int, ModelErrorKind] = {
+    401: "auth",
+    403: "permission",
+    404: "not_found",
+    408: "timeout",
+    409: "server_error",  # a lock timeout on the API's side: transient
+    413: "too_large",
+    429: "rate_limited",
+    529: "overloaded",
+}
+TYPE_KINDS: dict[str, ModelErrorKind] = {
+    "rate_limit_error": "rate_limited",
+    "overloaded_error": "overloaded",
+    "api_error": "server_error",
+    "authentication_error": "auth",
+    "permission_error": "permission",
+    "not_found_error": "not_found",
+    "request_too_large": "too_large",
+    "timeout_error": "timeout",
+}
 
 
 def error_kind(exc: anthropic.APIError) -> ModelErrorKind:
@@ -148,28 +200,49 @@ def error_kind(exc: anthropic.APIError) -> ModelErrorKind:
     if isinstance(exc, anthropic.APIConnectionError):
         return "connection"
     if not isinstance(exc, anthropic.APIStatusError):
-        return "api_error"
-    status, error_type = exc.status_code, exc.type
-    message = (exc.api_message or exc.message).lower()
-    if status == 429 or error_type == "rate_limit_error":
-        return "rate_limited"
-    if status == 529 or error_type == "overloaded_error":
-        return "overloaded"
-    if status in (401, 403) or error_type in ("authentication_error", "permission_error"):
-        return "auth"
-    if status >= 500 or error_type == "api_error":
         return "server_error"
-    if status == 400 and any(hint in message for hint in CONTEXT_WINDOW_HINTS):
-        return "context_window_exceeded"
-    if 400 <= status < 500:
+    status, error_type = exc.status_code, exc.type or ""
+    message = (exc.api_message or exc.message).lower()
+    if status in STATUS_KINDS:
+        return STATUS_KINDS[status]
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        if any(hint in message for hint in CONTEXT_WINDOW_HINTS):
+            return "context_window_exceeded"
         return "bad_request"
-    return "api_error"
+    return TYPE_KINDS.get(error_type, "server_error")  # an `error` event inside a 200 stream
 
 
-def retries_taken(response: httpx2.Response) -> int:
-    """How many retries the SDK made, from the `x-stainless-retry-count` header it sent."""
-    raw = response.request.headers.get("x-stainless-retry-count", "0")
-    return int(raw) if raw.isdigit() else 0
+def to_model_error(exc: BaseException, request_id: str | None = None) -> ModelError:
+    """Any failure of one attempt as a typed ModelError (retryable or not)."""
+    if isinstance(exc, ModelError):
+        return exc
+    where = f" (request_id {request_id})" if request_id else ""
+    if isinstance(exc, anthropic.APIStatusError):
+        kind = error_kind(exc)
+        detail = exc.api_message or exc.message
+        should = exc.response.headers.get("x-should-retry")
+        retryable = {"true": True, "false": False}.get(str(should))
+        return ModelError(
+            f"Anthropic API {kind}: {exc.status_code} {exc.type or 'error'}: {detail}"
+            f" (request_id {exc.request_id})",
+            kind=kind,
+            retry_after=retry_after_seconds(exc.response.headers),
+            retryable=retryable,
+        )
+    if isinstance(exc, anthropic.APIError):
+        return ModelError(f"Anthropic API {error_kind(exc)}: {exc.message}", kind=error_kind(exc))
+    if isinstance(exc, httpx2.TimeoutException):
+        return ModelError(f"stream stalled: no data within the read timeout{where}", kind="timeout")
+    if isinstance(exc, httpx2.TransportError):
+        return ModelError(f"stream broke off{where}: {exc}", kind="stream_cut")
+    # Malformed stream data (bad tool-input JSON, a delta for a block never started, a
+    # data line that is not JSON) is the server's fault and usually does not repeat.
+    return ModelError(
+        f"malformed stream data{where}: {type(exc).__name__}: {str(exc)[:200]}",
+        kind="server_error",
+    )
 
 
 def with_cache_control(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ server and unknown blocks go back to the API exactly as they came.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast, get_args
 
@@ -28,25 +29,60 @@ ModelErrorKind = Literal[
     "context_window_exceeded",
     "budget",
     "api_unavailable",
-    "api_error",
-    "replay",
 ]
+RETRYABLE_KINDS: frozenset[ModelErrorKind] = frozenset(
+    {"rate_limited", "overloaded", "server_error", "connection", "timeout", "stream_cut"}
+)
+"""Transient failures: retried by the retry policy, and the API counts as unavailable
+when they outlast it (the conversation pauses instead of failing)."""
 
 
-MODEL_ERROR_KINDS: frozenset[str] = frozenset(get_args(ModelErrorKind))
-
-
-def model_error_kind(kind: str) -> ModelErrorKind:
-    """A recorded error kind as a model error kind ("api_error" for any other)."""
-    return cast(ModelErrorKind, kind) if kind in MODEL_ERROR_KINDS else "api_error"
+def as_kind(raw: str) -> ModelErrorKind:
+    """A recorded kind read back as a ModelErrorKind (unknown and legacy kinds: server_error)."""
+    for kind in get_args(ModelErrorKind):
+        if kind == raw:
+            return cast(ModelErrorKind, kind)
+    return "server_error"
 
 
 class ModelError(Exception):
-    """The model call failed in a way the run reports (after the SDK's own retries)."""
+    """A model call failed after our retries; `kind` says how, `retry_after` what the API asked."""
 
-    def __init__(self, message: str, *, kind: ModelErrorKind = "api_error") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ModelErrorKind = "server_error",
+        retry_after: float | None = None,
+        retries: int = 0,
+        retryable: bool | None = None,
+    ) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind: ModelErrorKind = kind
+        self.retry_after = retry_after
+        self.retries = retries
+        self.retryable = kind in RETRYABLE_KINDS if retryable is None else retryable
+
+    @property
+    def api_unavailable(self) -> bool:
+        """The API did not answer usefully (breaker open, or transient faults outlasted retries)."""
+        return self.kind == "api_unavailable" or self.kind in RETRYABLE_KINDS
+
+
+@dataclass(frozen=True)
+class StreamReset:
+    """Live-text signal: the stream is retried; discard the `discarded` text shown so far."""
+
+    discarded: str
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """Live-text signal: one model call finished (the next call's text starts a new paragraph)."""
+
+
+LiveText = str | StreamReset | CallEnded
+TextCallback = Callable[[LiveText], None]
 
 
 class Usage(BaseModel):

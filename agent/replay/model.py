@@ -15,7 +15,7 @@ from agent.gate.approvals import (
     ApprovalDecision,
     ApprovalRequest,
 )
-from agent.model.client import ModelError, ModelRequest, ModelResponse, model_error_kind
+from agent.model.client import ModelError, ModelRequest, ModelResponse, as_kind
 from agent.transcript.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -81,13 +81,13 @@ class ReplayModel:
     def _serve(self) -> ModelResponse:
         if self.position > len(self.replies):
             raise ReplayExhausted(
-                f"the recording has only {len(self.replies)} model replies", kind="replay"
+                f"the recording has only {len(self.replies)} model replies", kind="bad_request"
             )
         reply = self.replies[self.position - 1]
         if reply is None:
-            raise ReplayExhausted("the recording has no reply to this request", kind="replay")
+            raise ReplayExhausted("the recording has no reply to this request", kind="bad_request")
         if isinstance(reply, ErrorOccurred):
-            raise ModelError(reply.message, kind=model_error_kind(reply.kind))
+            raise ModelError(reply.message, kind=as_kind(reply.kind))
         return ModelResponse(
             message=reply.message,
             request_id=reply.request_id,

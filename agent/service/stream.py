@@ -93,7 +93,10 @@ async def stream_run(ctx: ServiceContext, cid: str, text: str) -> AsyncIterator[
         agent = ctx.agent()
         streaming = isinstance(agent.model, AnthropicModel)
         if isinstance(agent.model, AnthropicModel):
-            agent.model.on_text = deltas.put
+            # Only text pieces are streamed; a retried stream's reset is not shown here.
+            agent.model.on_text = lambda piece: (
+                deltas.put(piece) if isinstance(piece, str) else None
+            )
         try:
             result = agent.run(cid, text, customer_id=verified_customer(ctx.engine, cid))
             outcome["result"] = result

@@ -53,3 +53,15 @@ class CustomerLock(SQLModel, table=True):
     __tablename__ = "customer_lock"
 
     customer_id: str = Field(primary_key=True)
+
+
+class BreakerRow(SQLModel, table=True):
+    """A model circuit breaker as every process sharing this database sees it."""
+
+    __tablename__ = "model_breaker"
+
+    name: str = Field(primary_key=True)
+    state: str = "closed"
+    open_until: datetime | None = None
+    reason: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -273,7 +273,7 @@ class FakeBatches:
             return {"custom_id": custom_id, "result": {"type": "canceled"}}
         if self.expired_every and nth % self.expired_every == 0:
             return {"custom_id": custom_id, "result": {"type": "expired"}}
-        item = None if self.errored_every and nth % self.errored_every == 0 else api._answer(params)
+        item = None if self.errored_every and nth % self.errored_every == 0 else api._pop(params)
         if not isinstance(item, Reply):
             fault = item or Fault(500, "api_error", "Internal server error")
             error = {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}

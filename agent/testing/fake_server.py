@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import math
+import re
 import sys
 import threading
 import time
@@ -21,12 +21,14 @@ from typing import Any
 
 from agent.model.client import Usage
 from agent.testing.fake_batches import FakeBatches
-from agent.testing.prompt_cache import PromptCache
+from agent.testing.fake_limits import ServerRateLimit
+from agent.testing.prompt_cache import PromptCache, estimate_tokens
 from agent.testing.wire import (
     Fault,
     RecordedRequest,
     Reply,
     bad_request,
+    malformed_events,
     message_json,
     overloaded,
     prompt_too_long,
@@ -43,6 +45,7 @@ __all__ = [
     "PromptCache",
     "RecordedRequest",
     "Reply",
+    "ServerRateLimit",
     "bad_request",
     "message_json",
     "overloaded",
@@ -57,7 +60,15 @@ __all__ = [
 REDACTED = "REDACTED"
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization"})
 MESSAGES_PATH = "/v1/messages"
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+VERTEX_PATH = re.compile(
+    r"^/v1/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"
+    r"(?P<model>[^/:]+):(?:stream)?[rR]awPredict$"
+)
 REQUIRED_FIELDS = ("model", "max_tokens", "messages")
+Responder = Callable[[dict[str, Any]], Reply | None]
+RouteHandler = Callable[["_MessagesHandler", Any, str], None]
+"""Answers one routed POST: (handler, parsed body, request id)."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -75,22 +86,24 @@ class FakeMessagesAPI:
         replies: Iterable[Reply | Fault] = (),
         *,
         prompt_cache: PromptCache | None = None,
-        requests_per_window: int | None = None,
-        window_seconds: float = 60.0,
-        responder: Callable[[dict[str, Any]], Reply | None] | None = None,
+        rate_limit: ServerRateLimit | None = None,
+        responder: Responder | None = None,
+        latency_seconds: float = 0.0,
         batches: FakeBatches | None = None,
     ) -> None:
-        """`prompt_cache` computes cache token usage; `requests_per_window` emulates 429s.
-
-        `responder` answers when the queue is empty (e.g. ForcedToolResponder);
-        `batches` serves the Message Batches endpoints (agent.testing.fake_batches).
-        """
-        self.responder = responder
+        """`prompt_cache` computes cache usage; `rate_limit` enforces limits with 429s;
+        `responder` answers when the queue is empty; `latency_seconds` delays every reply;
+        `batches` serves the Message Batches endpoints (agent.testing.fake_batches)."""
         self.batches = batches
         self.prompt_cache = prompt_cache
-        self.requests_per_window = requests_per_window
-        self.window_seconds = window_seconds
-        self._accepted: deque[float] = deque()
+        self.rate_limit = rate_limit
+        self.responder = responder
+        self.latency_seconds = latency_seconds
+        self.routes: list[tuple[str, re.Pattern[str], RouteHandler]] = [
+            ("POST", re.compile(re.escape(COUNT_TOKENS_PATH) + "$"), _count_tokens),
+            ("POST", re.compile(re.escape(MESSAGES_PATH) + "$"), _messages),
+            ("POST", VERTEX_PATH, _vertex_messages),
+        ]
         self._lock = threading.Lock()
         self._queue: deque[Reply | Fault] = deque()
         self._requests: list[RecordedRequest] = []
@@ -129,10 +142,10 @@ class FakeMessagesAPI:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> FakeMessagesAPI:
-        """Listen on an ephemeral port and serve from a background thread."""
+    def start(self, port: int = 0) -> FakeMessagesAPI:
+        """Listen on 127.0.0.1 (an ephemeral port by default) and serve from a thread."""
         if self._server is None:
-            self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+            self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.02},  # how long stop() waits for the loop
@@ -167,21 +180,19 @@ class FakeMessagesAPI:
         with self._lock:
             return f"req_fake_{next(self._ids):06d}"
 
-    def _rate_limit(self) -> Fault | None:
-        """A 429 with retry-after-ms when this request would exceed the emulated limit."""
-        if self.requests_per_window is None:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            while self._accepted and now - self._accepted[0] >= self.window_seconds:
-                self._accepted.popleft()
-            if len(self._accepted) >= self.requests_per_window:
-                wait = self.window_seconds - (now - self._accepted[0])
-                fault = rate_limited(retry_after_ms=max(1, math.ceil(wait * 1000)))
-                fault.headers["anthropic-ratelimit-requests-remaining"] = "0"
-                return fault
-            self._accepted.append(now)
-        return None
+    def add_route(self, method: str, path_pattern: str, handler: RouteHandler) -> None:
+        """Answer `method` on paths matching the regex with `handler` (checked first)."""
+        self.routes.insert(0, (method, re.compile(path_pattern), handler))
+
+    def _limit(self, body: dict[str, Any]) -> tuple[Fault | None, dict[str, str]]:
+        """A 429 when this request does not fit the rate limit; the headers to send anyway."""
+        if self.rate_limit is None:
+            return None, {}
+        parts = {k: body.get(k) for k in ("system", "tools", "messages")}
+        wait, headers = self.rate_limit.admit(estimate_tokens(parts))
+        if wait is None:
+            return None, headers
+        return dataclasses.replace(rate_limited(None), headers=headers), headers
 
     def _with_cache_usage(self, reply: Reply, body: dict[str, Any]) -> Reply:
         """The reply with input tokens split as the prompt cache would split them."""
@@ -196,14 +207,11 @@ class FakeMessagesAPI:
         )
         return dataclasses.replace(reply, usage=usage)
 
-    def _pop(self) -> Reply | Fault | None:
+    def _pop(self, body: dict[str, Any]) -> Reply | Fault | None:
         with self._lock:
-            return self._queue.popleft() if self._queue else None
-
-    def _answer(self, body: dict[str, Any]) -> Reply | Fault | None:
-        """The next scripted answer, else the responder's."""
-        item = self._pop()
-        return item if item is not None or self.responder is None else self.responder(body)
+            if self._queue:
+                return self._queue.popleft()
+        return self.responder(body) if self.responder is not None else None
 
     def _record(
         self, handler: BaseHTTPRequestHandler, body: Any, request_id: str, answer: str
@@ -239,7 +247,7 @@ class _MessagesHandler(BaseHTTPRequestHandler):
         self._not_found(None, self.fake._next_request_id())
 
     def do_POST(self) -> None:
-        """Answer one Messages API call from the queue."""
+        """Route one POST by path: messages, count_tokens, Vertex, or an added route."""
         raw = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
         try:
             body: Any = json.loads(raw) if raw else None
@@ -249,17 +257,25 @@ class _MessagesHandler(BaseHTTPRequestHandler):
             self.fake.batches.answer(self.fake, self, body)
             return
         request_id = self.fake._next_request_id()
-        routed = self.path.split("?")[0] == MESSAGES_PATH  # a query string is tolerated
+        path = self.path.split("?")[0]  # a query string is tolerated
+        for method, pattern, route in self.fake.routes:
+            if method == "POST" and pattern.match(path):
+                route(self, body, request_id)
+                return
+        self._not_found(body, request_id)
+
+    def answer_message(self, body: Any, request_id: str) -> None:
+        """Answer a Messages API call: validate, rate-limit, then the next scripted answer."""
         problem = _invalid(body)
-        limited = self.fake._rate_limit() if routed and problem is None else None
-        item = self.fake._answer(body) if routed and problem is None and limited is None else None
+        if problem is not None:
+            self._answer_fault(body, request_id, bad_request(problem), "invalid request")
+            return
+        limited, limit_headers = self.fake._limit(body)
         if limited is not None:
             self._answer_fault(body, request_id, limited, "rate limited")
-        elif not routed:
-            self._not_found(body, request_id)
-        elif problem is not None:
-            self._answer_fault(body, request_id, bad_request(problem), "invalid request")
-        elif item is None:
+            return
+        item = self.fake._pop(body)
+        if item is None:
             message = (
                 f"fake Messages API: no scripted reply left for request {request_id} "
                 f"(POST {MESSAGES_PATH}); queue replies with FakeMessagesAPI.add()"
@@ -269,17 +285,17 @@ class _MessagesHandler(BaseHTTPRequestHandler):
         elif isinstance(item, Fault):
             self._answer_fault(body, request_id, item, f"fault {item.status}")
         else:
-            time.sleep(item.delay_seconds)
+            time.sleep(item.delay_seconds + self.fake.latency_seconds)
             item = self.fake._with_cache_usage(item, body)
             model = item.model or str(body.get("model", ""))
             message_id = item.id or f"msg_fake_{request_id.removeprefix('req_fake_')}"
             if body.get("stream"):
                 self.fake._record(self, body, request_id, "stream")
-                self._stream(item, model, message_id, request_id)
+                self._stream(item, model, message_id, request_id, limit_headers)
             else:
                 self.fake._record(self, body, request_id, "json")
                 payload = message_json(item, model=model, message_id=message_id)
-                self._send_json(200, payload, request_id, {})
+                self._send_json(200, payload, request_id, limit_headers)
 
     def _not_found(self, body: Any, request_id: str) -> None:
         fault = Fault(
@@ -304,21 +320,63 @@ class _MessagesHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, reply: Reply, model: str, message_id: str, request_id: str) -> None:
+    def _stream(
+        self,
+        reply: Reply,
+        model: str,
+        message_id: str,
+        request_id: str,
+        headers: dict[str, str],
+    ) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
         self.send_header("request-id", request_id)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
-        events = stream_events(reply, model=model, message_id=message_id)
+        events: list[Any] = stream_events(reply, model=model, message_id=message_id)
+        if reply.malformed is not None:
+            events = malformed_events(events, reply.malformed)
         if reply.stream_error is not None:
             events = [*events[: reply.stream_error_after], reply.stream_error.body()]
         if reply.cut_after_events is not None:
             events = events[: reply.cut_after_events]
-        for event in events:
-            name = event["type"]
-            self.wfile.write(f"event: {name}\ndata: {json.dumps(event)}\n\n".encode())
+        for number, event in enumerate(events):
+            if reply.stall_seconds and number == reply.stall_after_events:
+                time.sleep(reply.stall_seconds)
+            if isinstance(event, str):
+                line = f"event: content_block_delta\ndata: {event}\n\n"
+            else:
+                line = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+            self.wfile.write(line.encode())
             self.wfile.flush()
+
+    def count_tokens(self, body: Any, request_id: str) -> None:
+        """POST /v1/messages/count_tokens: the same four-characters-a-token estimate."""
+        if not isinstance(body, dict) or "messages" not in body:
+            fault = bad_request("messages: Field required")
+            self._answer_fault(body, request_id, fault, "invalid request")
+            return
+        parts = {k: body.get(k) for k in ("system", "tools", "messages")}
+        self.fake._record(self, body, request_id, "count_tokens")
+        self._send_json(200, {"input_tokens": estimate_tokens(parts)}, request_id, {})
+
+
+def _messages(handler: _MessagesHandler, body: Any, request_id: str) -> None:
+    handler.answer_message(body, request_id)
+
+
+def _count_tokens(handler: _MessagesHandler, body: Any, request_id: str) -> None:
+    handler.count_tokens(body, request_id)
+
+
+def _vertex_messages(handler: _MessagesHandler, body: Any, request_id: str) -> None:
+    """Vertex AI names the model in the path and the API version in the body."""
+    match = VERTEX_PATH.match(handler.path.split("?")[0])
+    if isinstance(body, dict) and match is not None:
+        body = {**body, "model": match.group("model")}
+    handler.answer_message(body, request_id)
 
 
 def _invalid(body: Any) -> str | None:

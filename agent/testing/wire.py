@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent.model.client import Block, Usage
 
@@ -65,7 +65,10 @@ class Reply:
     `faults` are answered first, one per request (the SDK retries through them).
     `cut_after_events` ends the SSE body cleanly after that many events (pings
     included) without `message_stop`. `stream_error` is sent as an SSE `error`
-    event after `stream_error_after` events.
+    event after `stream_error_after` events. `stall_seconds` pauses the stream for
+    that long after `stall_after_events` events. `malformed` corrupts the stream:
+    tool-input JSON that does not parse, a delta for a block never started, or a
+    data line that is not JSON.
     """
 
     content: list[Block]
@@ -81,6 +84,12 @@ class Reply:
     text_chunk_size: int = 8
     json_chunk_size: int = 16
     delay_seconds: float = 0.0
+    stall_after_events: int = 3
+    stall_seconds: float = 0.0
+    malformed: Malformed | None = None
+
+
+Malformed = Literal["tool_json", "orphan_delta", "non_json"]
 
 
 def text_reply(text: str, **options: Any) -> Reply:
@@ -183,3 +192,24 @@ def stream_events(reply: Reply, *, model: str, message_id: str) -> list[dict[str
     events.append({"type": "message_delta", "delta": delta, "usage": usage})
     events.append({"type": "message_stop"})
     return events
+
+
+def malformed_events(events: list[dict[str, Any]], kind: Malformed) -> list[Any]:
+    """The event list corrupted as `kind` says, right after `message_start` and `ping`.
+
+    A str item is sent as a raw `data:` line (not JSON); dicts are sent as events.
+    """
+    corrupt: Any
+    if kind == "tool_json":
+        start = {"type": "tool_use", "id": "toolu_bad", "name": "broken", "input": {}}
+        bad = {"type": "input_json_delta", "partial_json": '{"order_id": }}'}
+        corrupt = [  # index 0: the first block, so the SDK parses the JSON and fails
+            {"type": "content_block_start", "index": 0, "content_block": start},
+            {"type": "content_block_delta", "index": 0, "delta": bad},
+        ]
+    elif kind == "orphan_delta":
+        delta = {"type": "text_delta", "text": "lost"}
+        corrupt = [{"type": "content_block_delta", "index": 7, "delta": delta}]
+    else:
+        corrupt = ["this is not json {"]
+    return [*events[:2], *corrupt, *events[2:]]

@@ -22,7 +22,10 @@ FORMAT_VERSION = 1
 Verdict = Literal["allow", "confirm", "approve", "deny"]
 RunStatus = Literal["done", "paused", "failed", "handed_off"]
 ConversationStatus = Literal["open", "done", "paused", "failed", "handed_off"]
-ErrorKind = ModelErrorKind | Literal["stop_reason", "limit", "lease_lost", "facts"]
+# "api_error" and "replay" are kinds older transcripts recorded.
+ErrorKind = (
+    ModelErrorKind | Literal["stop_reason", "limit", "lease_lost", "facts", "api_error", "replay"]
+)
 
 
 class UserMessage(BaseModel):

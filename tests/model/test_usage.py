@@ -17,10 +17,32 @@ def test_cost_uses_family_price_and_cache_multipliers():
         cache_creation_input_tokens=1_000_000,
         cache_read_input_tokens=1_000_000,
     )
-    # sonnet: 3 in + 1.5 out + 3.75 cache write + 0.30 cache read
-    assert cost("claude-sonnet-5-5", usage) == Decimal("8.55")
-    assert price_for("claude-haiku-4-5-20251001") == price_for("claude-haiku")
+    # sonnet 5.5: 2 in + 1 out + 2.50 cache write + 0.10 cache read (0.05x)
+    assert cost("claude-sonnet-5-5", usage) == Decimal("5.60")
+    # sonnet 4.6: 3 in + 1.5 out + 3.75 cache write + 0.30 cache read
+    assert cost("claude-sonnet-4-6", usage) == Decimal("8.55")
+    assert price_for("claude-haiku-4-5-20251001") == price_for("claude-haiku-4-5")
     assert cost("some-unknown-model", usage) is None
+
+
+def test_cache_write_ttls_batch_discount_and_long_prompt_tier():
+    split = Usage.model_validate(
+        {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 2_000_000,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 1_000_000,
+                "ephemeral_1h_input_tokens": 1_000_000,
+            },
+        }
+    )
+    assert cost("claude-opus-4-6", split) == Decimal("16.25")  # 6.25 (5 m) + 10 (1 h)
+    plain = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    assert cost("claude-opus-4-6", plain, batch=True) == Decimal("15")  # half of 30
+    assert cost("claude-haiku-5-5", Usage(input_tokens=100_000)) == Decimal("0.01")
+    assert cost("claude-haiku-5-5", Usage(input_tokens=200_000)) == Decimal("0.1")
+    assert cost("anthropic.claude-haiku-4-5-20251001-v1:0", plain) == Decimal("6")
 
 
 def test_budget_reasons():

@@ -37,10 +37,11 @@ def make_limiter(settings: Settings, window: float = 60.0) -> RateLimiter:
     the window a little longer than the server's, a request that left later but
     arrived sooner than the one whose slot it takes is not answered 429.
     """
+    per_minute = 60.0 / (window + ARRIVAL_MARGIN)  # the limits are per `window` seconds
+    requests, tokens = settings.requests_per_minute, settings.input_tokens_per_minute
     return RateLimiter(
-        settings.requests_per_minute,
-        settings.input_tokens_per_minute,
-        window=window + ARRIVAL_MARGIN,
+        requests * per_minute if requests is not None else None,
+        tokens * per_minute if tokens is not None else None,
     )
 
 
