@@ -22,7 +22,7 @@ from agent.cli.replay import register as register_replay
 from agent.config import MissingApiKey, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.gate.approvals import Approver
-from agent.gate.policy import PolicyError
+from agent.gate.policy_file import PolicyError
 from agent.logs import configure_logging
 from agent.loop import Agent
 from agent.replay.scenario import ScenarioError, load_scenario

@@ -12,7 +12,7 @@ from rich.text import Text
 from agent.cli.common import fail, settings_for
 from agent.config import Settings
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
-from agent.gate.policy import PolicyError
+from agent.gate.policy_file import PolicyError
 from agent.replay.replayer import ReplayError, ReplayReport, replay_transcript
 from agent.replay.scenario import ScenarioError
 from agent.transcript.files import DataRef, TranscriptError, read_transcript
