@@ -41,12 +41,12 @@ def _patch(record: Any) -> None:
         record["extra"]["redacted"] = True
 
 
-def configure_logging(level: str | None = None) -> None:
-    """Send logs to stderr (level from SUPPORT_AGENT_LOG_LEVEL, default WARNING), redacted."""
+def configure_logging(level: str | None = None, sink: Any = None) -> None:
+    """Send logs to stderr or `sink` (level: SUPPORT_AGENT_LOG_LEVEL, default WARNING), redacted."""
     logger.remove()
     logger.configure(patcher=_patch)
     logger.add(
-        sys.stderr,
+        sink or sys.stderr,
         level=level or os.environ.get("SUPPORT_AGENT_LOG_LEVEL", "WARNING"),
         format="{time:HH:mm:ss} {level} {name}: {message}",
         backtrace=False,

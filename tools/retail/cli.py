@@ -20,7 +20,10 @@ from tools.retail.tables import RetailOrder, RetailProduct, RetailUser
 from tools.retail.transfer import export_retail, import_retail
 
 db = typer.Typer(
-    name="db", help="Create, seed, import and export the retail store.", no_args_is_help=True
+    name="db",
+    help="Create, seed, import and export the retail store.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 out = Console(soft_wrap=True, highlight=False, markup=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
