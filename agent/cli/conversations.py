@@ -63,7 +63,6 @@ def list_command(
 ) -> None:
     """List stored conversations, newest first: id, status, customer, last activity."""
     import json
-    from datetime import UTC
 
     from agent.cli.common import open_store
     from agent.clock import utcnow
@@ -77,10 +76,9 @@ def list_command(
         start = parse_since(since, utcnow()) if since else None
     except ValueError as exc:
         fail(str(exc))
-    naive_start = start.astimezone(UTC).replace(tzinfo=None) if start else None  # stored as UTC
     engine = open_store(db, "read")
     rows = list_conversations(
-        engine, status=status, customer=customer, since=naive_start, limit=count or None
+        engine, status=status, customer=customer, since=start, limit=count or None
     )
     if as_json:
         for row in rows:
@@ -90,29 +88,33 @@ def list_command(
 
 
 def _print_table(rows: list[ConversationSummary]) -> None:
+    """Aligned columns; ids are never cut, the first message gets the width that is left."""
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    console = Console(highlight=False)
     if not rows:
-        console.print("no conversations match", highlight=False)
+        console.print("no conversations match")
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("customer", no_wrap=True, max_width=16, overflow="ellipsis")
-    table.add_column("last activity", no_wrap=True)
-    table.add_column("first message", no_wrap=True, overflow="ellipsis", ratio=1)
-    for row in rows:
-        table.add_row(
-            row.id,
-            row.status,
-            Text(row.customer_id or "-"),
-            f"{row.updated_at:%Y-%m-%d %H:%M}",
-            Text(" ".join(row.first_message.split())),
-        )
-    console.print(table)
+    table = [
+        (row.id, row.status, row.customer_id or "-", f"{row.updated_at:%m-%d %H:%M}")
+        for row in rows
+    ]
+    header = ("id", "status", "customer", "last (UTC)")
+    widths = [max(len(cells[i]) for cells in [header, *table]) for i in range(len(header))]
+    room = console.width - sum(widths) - 2 * len(widths)
+    show_message = room >= 12  # too narrow: leave the message out rather than wrap ids
+
+    def line(cells: tuple[str, ...], message: str) -> Text:
+        text = "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True))
+        if show_message:
+            flat = " ".join(message.split())
+            text += "  " + (flat if len(flat) <= room else flat[: room - 1] + "…")
+        return Text(text.rstrip())
+
+    console.print(line(header, "first message"), style="bold", soft_wrap=True)
+    for cells, row in zip(table, rows, strict=True):
+        console.print(line(cells, row.first_message), soft_wrap=True)
 
 
 @app.command("show")

@@ -87,7 +87,8 @@ def run(
                 f"conversation {cid} ran in a scratch database, now discarded "
                 "(--keep or --db FILE to keep it)",
                 style="dim",
-            )
+            ),
+            soft_wrap=True,
         )
     else:
         where = redacted_url(url)

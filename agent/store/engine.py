@@ -50,8 +50,10 @@ def check_url(url: str) -> str:
     normalized = normalize_url(text)
     try:
         parsed = make_url(normalized)
-    except ArgumentError:
-        raise DatabaseUrlError(f"{redacted_url(url)} is not a database URL") from None
+    except (ArgumentError, ValueError):  # the text may hold a password: do not echo it
+        raise DatabaseUrlError(
+            "the database is not a valid URL: write scheme://user@host:port/name"
+        ) from None
     if parsed.drivername not in SCHEMES:
         raise DatabaseUrlError(
             f"unsupported database {parsed.drivername!r} in {redacted_url(url)}: "
