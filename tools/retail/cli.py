@@ -101,9 +101,9 @@ def import_command(
     try:
         with Session(engine) as session:
             if any(_counts(session)) and not force:
-                counts = _describe(_counts(session))
+                held = _describe(_counts(session))
                 raise _fail(
-                    f"the store already holds retail data ({counts}); "
+                    f"the store already holds retail data ({held}); "
                     "pass --force to replace it with the file's"
                 )
             import_retail(session, raw)
