@@ -12,7 +12,6 @@ from agent.cli.common import DbOption, JsonOption, VerboseOption, command_group,
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
     from sqlalchemy.engine import Engine
 
     from agent.gate.approvals import ApprovalRow, QueueApprover
@@ -103,7 +102,18 @@ def export(
 
 
 def _expires(row: ApprovalRow) -> str:
-    return f"{row.expires_at:%m-%d %H:%M}"
+    """Time left to decide, e.g. 'in 23h'; '-' once decided."""
+    from datetime import UTC
+
+    from agent.clock import utcnow
+
+    if row.status != "pending":
+        return "-"
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+    minutes = int((expires - utcnow()).total_seconds() // 60)
+    if minutes < 60:
+        return f"in {max(minutes, 0)}m"
+    return f"in {minutes // 60}h" if minutes < 48 * 60 else f"in {minutes // 1440}d"
 
 
 def _refund(row: ApprovalRow) -> str:
@@ -111,26 +121,32 @@ def _refund(row: ApprovalRow) -> str:
     return f"${total:,.2f}" if isinstance(total, int | float) and total else "-"
 
 
-def _row_table(rows: list[ApprovalRow]) -> Table:
-    """Readable at 80 columns: ids never wrapped; tool, role, conversation and summary wrap."""
-    from rich.table import Table
+def _print_rows(console: Console, rows: list[ApprovalRow]) -> None:
+    """Two lines a request: whole ids in aligned columns, then what it is (cut to the width)."""
     from rich.text import Text
 
-    table = Table(box=None, header_style="bold", pad_edge=False, show_lines=False)
-    table.add_column("request", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("refund", no_wrap=True, justify="right")
-    table.add_column("expires", no_wrap=True)
-    table.add_column("what (conversation)", ratio=1, overflow="fold")
-    for row in rows:
+    header = ("request", "status", "refund", "expires", "conversation")
+    table = [
+        (row.request_id, row.status, _refund(row), _expires(row), row.conversation_id)
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *table]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    console.print(Text(line(header), style="bold"), soft_wrap=True)
+    room = max(20, console.width - 2)
+    for cells, row in zip(table, rows, strict=True):
+        console.print(Text(line(cells)), soft_wrap=True)
         req = row.request
-        what = Text.assemble(
-            (str(req.get("tool", "")), "bold"),
-            f" needs {req.get('role', '?')} · {row.conversation_id}\n",
-            (" ".join(str(req.get("summary", "")).split()), "dim"),
+        what = f"{req.get('tool', '?')} ({req.get('role', '?')}): " + " ".join(
+            str(req.get("summary", "")).split()
         )
-        table.add_row(row.request_id, row.status, _refund(row), _expires(row), what)
-    return table
+        console.print(
+            Text("  " + (what if len(what) <= room else what[: room - 1] + "…"), style="dim"),
+            soft_wrap=True,
+        )
 
 
 @approvals_app.command("list")
@@ -167,7 +183,7 @@ def list_requests(
             f"no {'' if status == 'all' else status + ' '}approval requests", highlight=False
         )
         return
-    console.print(_row_table(rows))
+    _print_rows(console, rows)
 
 
 @approvals_app.command("show")
