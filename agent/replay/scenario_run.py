@@ -18,6 +18,7 @@ from agent.gate.approvals import ApprovalRow, Approver, QueueApprover, ScriptedA
 from agent.loop import Agent, RunResult
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
 from agent.replay.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
+from agent.replay.scratch import scratch_store
 from agent.runtime import build_agent, domain_policy, file_sha256
 from agent.store.engine import make_engine, redacted_url
 from agent.transcript.events import StoredEvent, load
@@ -106,17 +107,34 @@ def run_scenario(
 ) -> Outcome:
     """Play every turn, print as it goes, and return the outcome with failed expectations."""
     with tempfile.TemporaryDirectory(prefix="support-agent-") as tmp:
-        engine = make_engine(db_url or f"sqlite:///{Path(tmp) / 'scenario.db'}")
+        if db_url is None:  # a scratch store: a copy of one seeded moments ago
+            db_url = scratch_store(Path(tmp) / "scenario.db", _template_key(domain, scenario),
+                                   lambda url: _seed_new(domain, url, scenario))  # fmt: skip
+        else:
+            _seed_new(domain, db_url, scenario)
+        engine = make_engine(db_url)
         try:
             return _run(scenario, domain, settings, engine, printer)
         finally:
             engine.dispose()
 
 
+def _seed_new(domain: Domain, url: str, scenario: Scenario) -> None:
+    engine = make_engine(url)
+    try:
+        seed(domain, engine, scenario)
+    finally:
+        engine.dispose()
+
+
+def _template_key(domain: Domain, scenario: Scenario) -> dict[str, object]:
+    """What the starting data depends on: the domain and the data reference (file hash)."""
+    return {"domain": f"{domain.name}:{id(domain)}", "data": data_ref(scenario)}
+
+
 def _run(
     scenario: Scenario, domain: Domain, settings: Settings, engine: Engine, printer: Printer | None
 ) -> Outcome:
-    seed(domain, engine, scenario)
     policy = domain_policy(domain, scenario.resolve(scenario.policy) if scenario.policy else None)
     model = ScriptedModel(script_steps(scenario), name=f"scenario {scenario.name}")
     clock = Clock()
