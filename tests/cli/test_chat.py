@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import select
 import signal
@@ -190,3 +191,21 @@ def test_resume_of_a_finished_conversation_appends_nothing(
     with Session(engine) as session:
         assert len(load(session, "c-5")) == before
     assert len(fake_api.requests) == 1
+
+
+def test_a_log_line_never_lands_mid_sentence(tmp_path) -> None:
+    from rich.console import Console
+
+    from agent.cli.chat_screen import ChatScreen
+
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(file=out, width=80, color_system=None)
+    screen = ChatScreen(console, make_engine(seeded(tmp_path)), "c-6", err=err)
+    screen.text("I'll cancel")
+    screen.log("12:00:00 WARNING agent.model: slow response\n")
+    screen.text(" it now.")
+    screen.model_call()
+    screen.text("Done.")
+    screen.end_line()
+    assert out.getvalue() == "I'll cancel\n it now.\nDone.\n"
+    assert err.getvalue() == "12:00:00 WARNING agent.model: slow response\n"

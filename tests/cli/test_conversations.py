@@ -118,3 +118,22 @@ def test_parse_since() -> None:
     assert parse_since("2026-01-01", now) == datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="--since 'soon'"):
         parse_since("soon", now)
+
+
+def test_listing_works_on_postgres(pg_url: str) -> None:
+    from agent.clock import utcnow
+    from agent.config import Settings
+    from agent.replay.scenario import load_scenario
+    from agent.replay.scenario_run import run_scenario
+    from agent.store.engine import make_engine
+    from agent.transcript.listing import list_conversations
+    from tools.retail import DOMAIN
+
+    scenario = load_scenario(SCENARIOS / "customer-declines.yaml")
+    outcome = run_scenario(scenario, DOMAIN, Settings.load(), db_url=pg_url)
+    engine = make_engine(pg_url, create=False)
+    rows = list_conversations(engine, status="done", since=utcnow() - timedelta(hours=1))
+    assert [r.id for r in rows] == [outcome.conversation_id]
+    assert rows[0].customer_id and rows[0].events == len(outcome.events)
+    assert list_conversations(engine, customer=rows[0].customer_id)[0].id == rows[0].id
+    engine.dispose()
