@@ -49,6 +49,8 @@ class RootGroup(TyperGroup):
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         """Accept `run x.yaml --model M` as well as `--model M run x.yaml`."""
+        if args and args[-1] in GLOBAL_VALUE_OPTIONS:
+            raise typer.BadParameter(f"{args[-1]} needs a value", ctx=ctx)
         return super().parse_args(ctx, hoist_global_options(args))
 
     def list_commands(self, ctx: Context) -> list[str]:
@@ -83,4 +85,4 @@ def domain_group() -> Command:
         fail(str(exc))
     if domain.cli is None:
         fail(f"the domain {domain.name!r} has no `{DOMAIN_GROUP}` commands")
-    return typer.main.get_command(domain.cli)
+    return typer.main.get_group(domain.cli)  # a subgroup: no completion options of its own

@@ -63,6 +63,12 @@ def test_global_options_are_hoisted(args: list[str], hoisted: list[str]) -> None
     assert hoist_global_options(args) == hoisted
 
 
+def test_global_option_without_a_value_says_so() -> None:
+    result = invoke("run", "x.yaml", "--model")
+    assert result.exit_code == 2
+    assert "--model needs a value" in result.output
+
+
 def test_global_option_after_the_command_takes_effect() -> None:
     scenario = str(SCENARIOS / "customer-declines.yaml")
     result = invoke("run", scenario, "--max-tokens", "0")
