@@ -77,14 +77,14 @@ def route_std_logging(level: str) -> None:
         std.setLevel(logging.DEBUG if level.upper() in ("DEBUG", "TRACE") else logging.INFO)
 
 
-def configure_logging(level: str | None = None) -> None:
-    """Send logs to stderr (level from SUPPORT_AGENT_LOG_LEVEL, default WARNING), redacted."""
+def configure_logging(level: str | None = None, sink: Any = None) -> None:
+    """Send logs to stderr or `sink` (level: SUPPORT_AGENT_LOG_LEVEL, default WARNING), redacted."""
     level = level or os.environ.get("SUPPORT_AGENT_LOG_LEVEL", "WARNING")
     logger.remove()
     logger.configure(patcher=_patch)
     route_std_logging(level)
     logger.add(
-        sys.stderr,
+        sink or sys.stderr,
         level=level,
         format="{time:HH:mm:ss} {level} {name}: {message}",
         backtrace=False,

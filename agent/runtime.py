@@ -15,7 +15,8 @@ from agent.config import Settings
 from agent.domain import Domain
 from agent.gate.approvals import Approver
 from agent.gate.gate import Gate
-from agent.gate.policy import Policy, load_policy
+from agent.gate.policy import Policy
+from agent.gate.policy_file import check_tools, load_policy
 from agent.loop import Agent, Limits
 from agent.model.client import ModelClient
 from agent.model.spend import SpendAlert, SpendGuard
@@ -26,7 +27,7 @@ from agent.transcript.files import DataRef, ModelRef, PolicyRef, TranscriptMeta
 def domain_policy(domain: Domain, path: Path | None = None) -> Policy:
     """Load the policy (explicit path, else the domain's) and check it names real tools."""
     policy = load_policy(path or domain.policy_path)
-    policy.check_tools({name: tool.effect for name, tool in domain.registry.tools.items()})
+    check_tools(policy, {name: tool.effect for name, tool in domain.registry.tools.items()})
     return policy
 
 

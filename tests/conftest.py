@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,13 +31,27 @@ def fresh_wire_state() -> Iterator[None]:
     reset_limiters()
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+@pytest.fixture(scope="session")
+def engine_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with every table and the toy rows, built once per test process."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    eng = make_engine(f"sqlite:///{path}")
     with Session(eng) as session:
         session.add(ToyValue(name="a", value=1))
         session.add(ToyValue(name="b", value=2))
         session.commit()
+    eng.dispose()
+    with closing(sqlite3.connect(path)) as connection:  # everything in the main file
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def engine(tmp_path: Path, engine_template: Path) -> Iterator[Engine]:
+    """A fresh SQLite store per test: a copy of the template (faster than building one)."""
+    path = tmp_path / "test.db"
+    shutil.copyfile(engine_template, path)
+    eng = make_engine(f"sqlite:///{path}")
     yield eng
     eng.dispose()
 

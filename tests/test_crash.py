@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from tests.crash_worker import audit, plan, run_killed
 
 SEED = 7
@@ -30,6 +32,7 @@ def test_plans_cover_every_path() -> None:
     assert (True, True, "no", False) in paths or (True, True, "no", True) in paths
 
 
+@pytest.mark.slow
 def test_sigkilled_worker_resumes_and_applies_each_confirmed_write_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'crash.db'}"
     log_path = tmp_path / "worker.log"

@@ -1,237 +1,112 @@
-"""The `support-agent` command: run scenarios, chat, resume, inspect transcripts and approvals."""
+"""The `support-agent` command: one module per command group, registered here.
+
+Start-up is kept fast: command modules import typer (and their option types) only; each
+command imports what it needs when it runs. A new command is a module plus a line below.
+"""
 
 from __future__ import annotations
 
 import sys
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from loguru import logger
-from rich.console import Console
-from rich.text import Text
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from agent.cli import config as cli_config
-from agent.cli import fake_api as cli_fake_api
-from agent.cli import store as cli_store
-from agent.cli import usage as cli_usage
-from agent.cli.common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, DbOption, fail, settings_for
-from agent.cli.live import LiveReply
-from agent.cli.paused import resume_all_paused
-from agent.cli.policy import app as policy_app
-from agent.cli.render import print_events
-from agent.cli.replay import register as register_replay
-from agent.cli.service import register as register_service
-from agent.config import MissingApiKey, require_api_key
-from agent.domain import DEFAULT_DOMAIN, Domain, load_commands, load_domain
-from agent.gate.approvals import Approver
-from agent.gate.policy import PolicyError
-from agent.logs import configure_logging
-from agent.loop import Agent
-from agent.model.client import TextCallback
-from agent.replay.scenario import ScenarioError, load_scenario
-from agent.store.engine import make_engine, redacted_url
-from agent.store.lease import ConversationBusy
-from agent.transcript.events import load
+from agent.cli import chat, conversations, run
+from agent.cli import config as config_cli
+from agent.cli import fake_api as fake_api_cli
+from agent.cli import policy as policy_cli
+from agent.cli import replay as replay_cli
+from agent.cli import service as service_cli
+from agent.cli import store as store_cli
+from agent.cli import usage as usage_cli
+from agent.cli.common import GLOBAL_CONFIG, GLOBAL_OVERRIDES
+from agent.cli.root import RootGroup
 
 app = typer.Typer(
-    help="A tool-using support agent with guarded actions.",
+    cls=RootGroup,
+    help="A tool-using customer-support agent with guarded actions.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain, fast help (see common.command_group)
     pretty_exceptions_enable=False,
 )
-app.add_typer(policy_app, name="policy")
-app.add_typer(cli_store.transcript_app, name="transcript")
-app.add_typer(cli_store.approvals_app, name="approvals")
-register_replay(app)
-register_service(app)
-app.add_typer(cli_config.app, name="config")
-app.command("usage")(cli_usage.usage)
-app.command("fake-api")(cli_fake_api.fake_api)
-console = Console()
+app.command("run")(run.run)
+app.command("chat")(chat.chat)
+app.command("resume")(chat.resume)
+app.add_typer(conversations.app, name="conversations")
+app.add_typer(store_cli.transcript_app, name="transcript")
+app.add_typer(store_cli.approvals_app, name="approvals")
+app.add_typer(policy_cli.app, name="policy")
+replay_cli.register(app)
+service_cli.register(app)
+app.add_typer(config_cli.app, name="config")
+app.command("usage")(usage_cli.usage)
+app.command("fake-api")(fake_api_cli.fake_api)
 
-DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"support-agent {version('support-agent')}")
+        raise typer.Exit()
 
 
 @app.callback()
 def global_options(
-    model: Annotated[str | None, typer.Option(help="Model id (else config/env).")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="max_tokens per reply.")] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (TOML).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model id (else config file or $SUPPORT_AGENT_MODEL).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="max_tokens per model reply (else config or env).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Config file (TOML; default ./support-agent.toml or $SUPPORT_AGENT_CONFIG)."
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
-    """Options that apply to every command: model, max_tokens, config file."""
+    """Options that apply to every command; they may come before or after the command."""
+    from agent.logs import configure_logging
+
+    configure_logging()
     GLOBAL_OVERRIDES.update({"model": model, "max_tokens": max_tokens})
     GLOBAL_CONFIG[:] = [config] if config else []
 
 
-def domain_for(spec: str) -> Domain:
-    """Load the domain or exit with a clear error."""
-    try:
-        return load_domain(spec)
-    except ValueError as exc:
-        fail(str(exc))
+def mount_domain_commands() -> None:
+    """The domain's own top-level commands (e.g. `tickets`, `triage`)."""
+    from agent.domain import DEFAULT_DOMAIN, load_commands, load_domain
 
-
-@app.command()
-def run(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    db: DbOption = None,
-    domain: DomainOption = DEFAULT_DOMAIN,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Run a scripted scenario offline: exit 0 if all expectations hold, 1 if not, 2 if invalid."""
-    from agent.replay.scenario_run import run_scenario
-
-    try:
-        scenario = load_scenario(scenario_file)
-    except ScenarioError as exc:
-        fail(str(exc))
-    settings = settings_for()
-    console.rule(f"scenario {scenario.name}")
-    if scenario.description:
-        console.print(f"[dim]{scenario.description.strip()}[/]")
-    try:
-        outcome = run_scenario(
-            scenario,
-            domain_for(domain),
-            settings,
-            db_url=db,
-            printer=lambda evs: print_events(console, evs, verbose),
-        )
-    except (ScenarioError, PolicyError) as exc:
-        fail(str(exc))
-    if outcome.failures:
-        console.print(f"[bold red]FAILED[/] {len(outcome.failures)} expectation(s):")
-        for failure in outcome.failures:
-            console.print(f"  [red]-[/] {failure}", highlight=False)
-        raise typer.Exit(1)
-    console.print(f"[bold green]PASSED[/] {scenario.name}")
-
-
-def live_agent(
-    db: str | None,
-    domain: str,
-    approver_for: Callable[[Engine], Approver],
-    on_text: TextCallback | None = None,
-) -> Agent:
-    """An agent talking to the real API (key from the environment only), or exit 2."""
-    from agent.model.anthropic import AnthropicModel
-    from agent.runtime import build_agent
-
-    settings = settings_for(db)
-    try:
-        key = require_api_key() if settings.provider == "anthropic" else None
-    except MissingApiKey as exc:
-        fail(str(exc))
-    dom = domain_for(domain)  # before the engine, so the domain's tables get created
-    engine = make_engine(settings.db_url)
-    model = AnthropicModel(settings, api_key=key, on_text=on_text, engine=engine)
-    return build_agent(dom, settings, engine, model, approver=approver_for(engine))
-
-
-@app.command()
-def chat(
-    db: DbOption = None,
-    domain: DomainOption = DEFAULT_DOMAIN,
-    conversation: Annotated[str | None, typer.Option(help="Continue this conversation.")] = None,
-    supervisor: Annotated[
-        str | None, typer.Option(help="Approve at this terminal as NAME (else: the queue).")
-    ] = None,
-    supervisor_role: Annotated[
-        str, typer.Option(help="The role --supervisor holds.")
-    ] = "team-lead",
-) -> None:
-    """Talk to Claude as a customer (needs ANTHROPIC_API_KEY)."""
-    from agent.gate.approvals import ConsoleApprover, QueueApprover
-
-    def approver_for(engine: Engine) -> Approver:
-        if supervisor:
-            return ConsoleApprover(supervisor, supervisor_role, console.input, console.print)
-        return QueueApprover(engine)
-
-    live = LiveReply(console)
-    agent = live_agent(db, domain, approver_for, on_text=live)
-    engine = agent.engine
-    cid = conversation or f"chat-{uuid.uuid4().hex[:8]}"
-    console.print(
-        f"[dim]conversation {cid} on {redacted_url(str(engine.url))}; empty line or Ctrl-D ends[/]"
-    )
-    while True:
-        try:
-            text = console.input("[bold cyan]you>[/] ").strip()
-        except EOFError:
-            break
-        if not text:
-            break
-        result = agent.run(cid, text)
-        live.end_turn()
-        if result.reason in ("api_unavailable", "customer_limit"):
-            # the loop's own last reply, never streamed (earlier paragraphs were)
-            console.print(Text(result.reply.rsplit("\n\n", 1)[-1]))
-        if result.status == "paused" and result.reason == "confirmation":
-            for line in result.awaiting:
-                console.print(f"[yellow]Please confirm:[/] {line} Reply 'yes' to go ahead.")
-        elif result.status == "paused":
-            for line in result.awaiting:
-                console.print(f"[magenta]Waiting for a supervisor's approval[/] ({line}).")
-        elif result.status != "done":
-            console.print(f"[dim]({result.status}: {result.reason})[/]")
-
-
-@app.command()
-def resume(
-    conversation_id: Annotated[str | None, typer.Argument()] = None,
-    db: DbOption = None,
-    domain: DomainOption = DEFAULT_DOMAIN,
-    all_paused: Annotated[
-        bool, typer.Option("--all-paused", help="Resume all paused for api_unavailable.")
-    ] = False,
-) -> None:
-    """Continue a paused conversation after approvals were decided (needs ANTHROPIC_API_KEY)."""
-    from agent.gate.approvals import QueueApprover
-
-    agent = live_agent(db, domain, QueueApprover)
-    engine = agent.engine
-    if all_paused:
-        raise typer.Exit(resume_all_paused(agent, settings_for(db).breaker_name(), console))
-    if conversation_id is None:
-        fail("give a conversation id, or --all-paused")
-    with Session(engine) as session:
-        before = len(load(session, conversation_id))
-    if before == 0:
-        fail(f"no conversation {conversation_id!r} in {redacted_url(str(engine.url))}")
-    try:
-        result = agent.resume(conversation_id)
-    except ConversationBusy as exc:
-        fail(str(exc))
-    with Session(engine) as session:
-        print_events(console, load(session, conversation_id)[before:])
-    console.print(f"status: {result.status} {result.reason}")
-
-
-def _mount_domain_cli() -> None:
     try:
         domain = load_domain(DEFAULT_DOMAIN)
     except ValueError:
         return
-    if domain.cli is not None:
-        app.add_typer(domain.cli, name="db")
     for extra in load_commands(domain):  # named apps become groups, unnamed ones commands
         app.add_typer(extra)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    configure_logging()
-    _mount_domain_cli()
+    """Console-script entry point: one clear line instead of a traceback."""
+    mount_domain_commands()
     try:
         app()
     except KeyboardInterrupt:
+        typer.echo("\ninterrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # last resort: one line, details only in the debug log
+        from loguru import logger
+        from rich.console import Console
+        from rich.text import Text
+
         logger.opt(exception=exc).debug("unhandled error")
-        Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        message = Text.assemble(("error:", "red"), f" {type(exc).__name__}: {exc}")
+        Console(stderr=True).print(message)
         sys.exit(2)

@@ -4,33 +4,52 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from agent.gate.policy import Policy, PolicyError, load_policy
-from agent.registry import Effect
+from agent.cli.common import DEFAULT_DOMAIN, command_group
 
-app = typer.Typer(
-    help="Check policy files and explain their decisions.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
+    from agent.gate.policy import Policy
+    from agent.registry import Effect, ToolRegistry
+
+app = command_group("Check policy files and explain their decisions.")
 
 FileArg = Annotated[Path, typer.Argument(help="The policy file (YAML).", show_default=False)]
 VERDICT_STYLE = {"allow": "green", "confirm": "yellow", "approve": "magenta", "deny": "bold red"}
 
 
+DomainOption = Annotated[
+    str,
+    typer.Option(help="Check tool names and effects against this domain (module:ATTR)."),
+]
+NoDomainOption = Annotated[
+    bool, typer.Option("--no-domain", help="Check the file alone, without a domain's tools.")
+]
+
+
 def _fail(message: str) -> typer.Exit:
-    """Print a one-line error to stderr; the caller raises the returned Exit (code 2)."""
+    """Print the error (every problem, one per line) to stderr; the caller raises the Exit (2)."""
+    from rich.console import Console
+    from rich.text import Text
+
     Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="red"))
     return typer.Exit(code=2)
 
 
+def _registry(spec: str) -> ToolRegistry:
+    from agent.domain import load_domain
+
+    try:
+        return load_domain(spec).registry
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _load(file: Path) -> Policy:
+    from agent.gate.policy_file import PolicyError, load_policy
+
     try:
         return load_policy(file)
     except PolicyError as exc:
@@ -50,21 +69,21 @@ def _json_object(option: str, text: str) -> dict[str, Any]:
 @app.command()
 def check(
     file: FileArg,
-    domain: Annotated[
-        str | None,
-        typer.Option(help="Also check tool names and effects against a domain, e.g. tools.retail"),
-    ] = None,
+    domain: DomainOption = DEFAULT_DOMAIN,
+    no_domain: NoDomainOption = False,
 ) -> None:
-    """Validate a policy file: prints "ok: N rules", or the problem and exit code 2."""
-    policy = _load(file)
-    if domain is not None:
-        from agent.domain import load_domain
+    """Validate a policy file against its schema and the domain's tools; every problem is listed."""
+    from agent.gate.policy_file import PolicyError, check_tools
 
+    policy = _load(file)
+    if not no_domain:
+        registry = _registry(domain)
         try:
-            registry = load_domain(domain).registry
-            policy.check_tools({name: tool.effect for name, tool in registry.tools.items()})
-        except (PolicyError, ValueError) as exc:
+            check_tools(policy, {name: tool.effect for name, tool in registry.tools.items()})
+        except PolicyError as exc:
             raise _fail(str(exc)) from None
+    from rich.console import Console
+
     count = len(policy.rules)
     Console(soft_wrap=True).print(f"[green]ok[/green]: {count} rule{'s' if count != 1 else ''}")
 
@@ -72,13 +91,24 @@ def check(
 @app.command()
 def explain(
     file: FileArg,
-    tool: Annotated[str, typer.Option(help="The tool name.")],
+    tool: Annotated[str, typer.Option(help="The tool name (its effect comes from the domain).")],
     input: Annotated[str, typer.Option("--input", help="The tool input, a JSON object.")] = "{}",
     facts: Annotated[str, typer.Option(help="The domain facts, a JSON object.")] = "{}",
-    effect: Annotated[Effect, typer.Option(help="The tool's effect.")] = "write",
+    domain: DomainOption = DEFAULT_DOMAIN,
+    effect: Annotated[
+        str | None,
+        typer.Option(
+            help="read or write: explain a tool the domain does not have.", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Show the verdict on one call and, for every rule, whether it matched and why."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     policy = _load(file)
+    effect = _effect(tool, domain, effect)
     decision = policy.evaluate(tool, effect, _json_object("--input", input),
                                _json_object("--facts", facts))  # fmt: skip
     out = Console()
@@ -96,3 +126,23 @@ def explain(
         mark = Text("yes", style="green") if check.matched else Text("no", style="dim")
         table.add_row(check.rule_id, check.verdict, mark, Text(check.why))
     out.print(table)
+
+
+def _effect(tool: str, domain: str, given: str | None) -> Effect:
+    """The tool's declared effect; --effect only for a tool the domain does not know."""
+    if given is not None and given not in ("read", "write"):
+        raise _fail(f"--effect {given!r} is not one of: read, write")
+    tools = _registry(domain).tools
+    if tool in tools:
+        declared = tools[tool].effect
+        if given is not None and given != declared:
+            raise _fail(f"{tool} is a {declared} tool in {domain}; --effect {given} contradicts it")
+        return declared
+    if given is None:
+        from agent.gate.policy_words import suggest
+
+        raise _fail(
+            f"unknown tool {tool!r} in {domain}{suggest(tool, tools)}; "
+            "pass --effect read|write to explain a tool the domain does not have"
+        )
+    return cast("Effect", given)

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from agent.cli.common import fail, settings_for
-from agent.config import Settings
-from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
-from agent.gate.policy import PolicyError
-from agent.replay.replayer import ReplayError, ReplayReport, replay_transcript
-from agent.replay.scenario import ScenarioError
-from agent.transcript.files import DataRef, TranscriptError, read_transcript
+from agent.cli.common import DEFAULT_DOMAIN, DomainOption, command_group, fail, settings_for
 
-scenario_app = typer.Typer(help="Make scenarios from recorded conversations.", no_args_is_help=True)
-console = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
+    from rich.console import Console
 
-DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]
+    from agent.config import Settings
+    from agent.domain import Domain
+    from agent.replay.replayer import ReplayReport
+    from agent.transcript.files import DataRef
+
+scenario_app = command_group("Make scenarios from recorded conversations.")
+
 FileArgument = Annotated[Path, typer.Argument(help="Transcript JSONL (`transcript export`).")]
 
 
 def _setup(spec: str) -> tuple[Domain, Settings]:
+    from agent.domain import load_domain
+
     try:
         domain = load_domain(spec)
     except ValueError as exc:
@@ -33,6 +33,8 @@ def _setup(spec: str) -> tuple[Domain, Settings]:
 
 
 def _data(seed: int | None, data: Path | None) -> DataRef | None:
+    from agent.transcript.files import DataRef
+
     if seed is not None and data is not None:
         fail("give --seed or --data, not both")
     if data is not None:
@@ -40,8 +42,17 @@ def _data(seed: int | None, data: Path | None) -> DataRef | None:
     return DataRef(demo_seed=seed) if seed is not None else None
 
 
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
 def print_report(report: ReplayReport) -> None:
     """The report with a coloured diff."""
+    from rich.text import Text
+
+    console = _console()
     for warning in report.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     divergence = report.divergence
@@ -78,6 +89,10 @@ def replay(
     ] = None,
 ) -> None:
     """Replay a transcript with today's tools, policy and prompt; exit 0 same, 1 differs, 2 bad."""
+    from agent.gate.policy_file import PolicyError
+    from agent.replay.replayer import ReplayError, replay_transcript
+    from agent.transcript.files import TranscriptError
+
     dom, settings = _setup(domain)
     try:
         report = replay_transcript(
@@ -99,7 +114,11 @@ def from_transcript(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Turn a recorded conversation into a scenario, expectations taken from what happened."""
+    from agent.gate.policy_file import PolicyError
+    from agent.replay.replayer import ReplayError
+    from agent.replay.scenario import ScenarioError
     from agent.replay.scenario_record import scenario_from_transcript
+    from agent.transcript.files import TranscriptError, read_transcript
 
     if output.exists() and not force:
         fail(f"{output} exists; pass --force to overwrite it")
@@ -115,6 +134,9 @@ def from_transcript(
         )
     except (TranscriptError, ReplayError, PolicyError, ScenarioError) as exc:
         fail(str(exc))
+    from rich.text import Text
+
+    console = _console()
     for warning in conversion.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     output.write_text(conversion.yaml(), encoding="utf-8")

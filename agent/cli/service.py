@@ -116,7 +116,7 @@ def worker(
 
 @users_app.command("add")
 def add_user(
-    name: str,
+    name: Annotated[str, typer.Argument(help="The person's or application's name.")],
     role: Annotated[list[str] | None, typer.Option("--role", help="A role (repeatable).")] = None,
     kind: Annotated[str, typer.Option(help="app, supervisor or admin.")] = "supervisor",
     db: DbOption = None,
@@ -165,7 +165,9 @@ def list_users(
 
 
 @users_app.command("revoke")
-def revoke_user(name: str, db: DbOption = None) -> None:
+def revoke_user(
+    name: Annotated[str, typer.Argument(help="Whose token to revoke.")], db: DbOption = None
+) -> None:
     """Revoke a user's token and inbox sessions at once."""
     from agent.service.users import UserError
     from agent.service.users import revoke_user as revoke

@@ -4,62 +4,86 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from agent.cli.common import DbOption, fail, settings_for
-from agent.cli.render import print_events
+from agent.cli.common import DbOption, JsonOption, VerboseOption, command_group, fail, settings_for
 from agent.gate.approvals import NO_ROSTER, ApprovalRow, QueueApprover, Supervisor
-from agent.store.engine import make_engine
 from agent.store.tables import Conversation
 from agent.transcript.events import export_lines, load
 from agent.transcript.redact import redact_transcript
 
-transcript_app = typer.Typer(
-    help="Show or export a conversation's transcript.", no_args_is_help=True
-)
-approvals_app = typer.Typer(help="The supervisor approval queue.", no_args_is_help=True)
-console = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy.engine import Engine
+
+    from agent.gate.approvals import ApprovalRow, QueueApprover
+
+transcript_app = command_group("Show or export a conversation's transcript.")
+approvals_app = command_group("The supervisor approval queue.")
+APPROVAL_STATUSES = (
+    "pending",
+    "approved",
+    "denied",
+    "expired",
+)  # agent.gate.approvals.ApprovalStatus
 
 
-def _engine(db: str | None) -> Engine:
-    return make_engine(settings_for(db).db_url)
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
 
 
-def _queue(db: str | None) -> QueueApprover:
-    return QueueApprover(_engine(db))
+def _engine(db: str | None, use: str = "read") -> Engine:
+    from agent.cli.common import open_store
+
+    return open_store(db, "write" if use == "write" else "read")
+
+
+def _queue(db: str | None, use: str = "read") -> QueueApprover:
+    from agent.gate.approvals import QueueApprover
+
+    return QueueApprover(_engine(db, use))
 
 
 @transcript_app.command("show")
 def show(
-    conversation_id: str,
+    conversation_id: Annotated[
+        str, typer.Argument(help="The conversation's id.", show_default=False)
+    ],
     db: DbOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Print a conversation readably."""
-    engine = _engine(db)
-    with Session(engine) as session:
-        events = load(session, conversation_id)
-    if not events:
-        fail(f"no conversation {conversation_id!r}")
-    print_events(console, events, verbose=verbose)
+    """Print a conversation readably (the same as `conversations show`)."""
+    from agent.cli.conversations import show as show_conversation
+
+    show_conversation(conversation_id, db, verbose=verbose, as_json=False)
 
 
 @transcript_app.command("export")
 def export(
-    conversation_id: str,
+    conversation_id: Annotated[
+        str, typer.Argument(help="The conversation's id.", show_default=False)
+    ],
     db: DbOption = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Write to this file (else stdout).", show_default=False
+        ),
+    ] = None,
     redact: Annotated[
         bool, typer.Option("--redact", help="Mask customer emails, names, addresses, payment ids.")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing -o file.")] = False,
 ) -> None:
     """Write the transcript as JSONL: a header with format_version, then one event per line."""
+    from sqlmodel import Session
+
+    if output is not None and output.exists() and not force:
+        fail(f"{output} exists; pass --force to overwrite it")
     engine = _engine(db)
     with Session(engine) as session:
         events = load(session, conversation_id)
@@ -74,34 +98,70 @@ def export(
         typer.echo(text, nl=False)
     else:
         output.write_text(text)
-        console.print(f"wrote {len(events)} events to {output}")
+        _console().print(f"wrote {len(events)} events to {output}", highlight=False)
 
 
-def _row_table(rows: list[ApprovalRow]) -> Table:
-    table = Table("request", "status", "conversation", "tool", "role", "expires")
-    for column in table.columns:
-        column.overflow = "fold"
-    for row in rows:
+def _expires(row: ApprovalRow) -> str:
+    """Time left to decide, e.g. 'in 23h'; '-' once decided."""
+    from datetime import UTC
+
+    from agent.clock import utcnow
+
+    if row.status != "pending":
+        return "-"
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+    minutes = int((expires - utcnow()).total_seconds() // 60)
+    if minutes < 60:
+        return f"in {max(minutes, 0)}m"
+    return f"in {minutes // 60}h" if minutes < 48 * 60 else f"in {minutes // 1440}d"
+
+
+def _refund(row: ApprovalRow) -> str:
+    total = row.request.get("facts", {}).get("refund_total")
+    return f"${total:,.2f}" if isinstance(total, int | float) and total else "-"
+
+
+def _print_rows(console: Console, rows: list[ApprovalRow]) -> None:
+    """Two lines a request: whole ids in aligned columns, then what it is (cut to the width)."""
+    from rich.text import Text
+
+    header = ("request", "status", "refund", "expires", "conversation")
+    table = [
+        (row.request_id, row.status, _refund(row), _expires(row), row.conversation_id)
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *table]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    console.print(Text(line(header), style="bold"), soft_wrap=True)
+    room = max(20, console.width - 2)
+    for cells, row in zip(table, rows, strict=True):
+        console.print(Text(line(cells)), soft_wrap=True)
         req = row.request
-        table.add_row(
-            row.request_id,
-            row.status,
-            row.conversation_id,
-            req.get("tool", ""),
-            req.get("role", ""),
-            str(req.get("expires_at", ""))[:16],
+        what = f"{req.get('tool', '?')} ({req.get('role', '?')}): " + " ".join(
+            str(req.get("summary", "")).split()
         )
-    return table
+        console.print(
+            Text("  " + (what if len(what) <= room else what[: room - 1] + "…"), style="dim"),
+            soft_wrap=True,
+        )
 
 
 @approvals_app.command("list")
 def list_requests(
     db: DbOption = None,
-    status: Annotated[str | None, typer.Option(help="pending, approved, …")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    status: Annotated[
+        str,
+        typer.Option(help=f"Only this status: {', '.join(APPROVAL_STATUSES)}, or all."),
+    ] = "pending",
+    as_json: JsonOption = False,
 ) -> None:
-    """List approval requests, oldest first."""
-    rows = _queue(db).list(status)
+    """List approval requests, oldest first (pending ones unless --status says otherwise)."""
+    if status not in (*APPROVAL_STATUSES, "all"):
+        fail(f"--status {status!r} is not one of: {', '.join(APPROVAL_STATUSES)}, all")
+    rows = _queue(db).list(None if status == "all" else status)
     if as_json:
         for row in rows:
             typer.echo(
@@ -117,16 +177,27 @@ def list_requests(
                 )
             )
         return
-    console.print(_row_table(rows))
+    console = _console()
+    if not rows:
+        console.print(
+            f"no {'' if status == 'all' else status + ' '}approval requests", highlight=False
+        )
+        return
+    _print_rows(console, rows)
 
 
 @approvals_app.command("show")
-def show_request(request_id: str, db: DbOption = None) -> None:
+def show_request(
+    request_id: Annotated[
+        str, typer.Argument(help="The request's id (apr_…).", show_default=False)
+    ],
+    db: DbOption = None,
+) -> None:
     """Show one request: tool, arguments, facts, reasons and any decision."""
     rows = [r for r in _queue(db).list() if r.request_id == request_id]
     if not rows:
         fail(f"no approval request {request_id!r}")
-    console.print_json(
+    _console().print_json(
         json.dumps(
             {"status": rows[0].status, "request": rows[0].request, "decision": rows[0].decision},
             default=str,
@@ -140,11 +211,13 @@ def _decide(request_id: str, db: str | None, approved: bool, by: str, reason: st
         fail(NO_ROSTER)
     supervisor = Supervisor(by, frozenset(roster.get(by, [])))  # roles from config, not flags
     try:
-        row = _queue(db).record(request_id, approved=approved, supervisor=supervisor, reason=reason)
+        row = _queue(db, "write").record(
+            request_id, approved=approved, supervisor=supervisor, reason=reason
+        )
     except (LookupError, ValueError, PermissionError) as exc:
         fail(str(exc))
     role = (row.decision or {}).get("role", "")
-    console.print(
+    _console().print(
         f"{row.request_id}: {row.status} by {by} ({role}); "
         f"run `support-agent resume {row.conversation_id}` to continue"
     )
@@ -152,10 +225,12 @@ def _decide(request_id: str, db: str | None, approved: bool, by: str, reason: st
 
 @approvals_app.command("approve")
 def approve(
-    request_id: str,
+    request_id: Annotated[
+        str, typer.Argument(help="The request's id (apr_…).", show_default=False)
+    ],
     by: Annotated[str, typer.Option("--by", help="Your name in the [approvers] roster.")],
     db: DbOption = None,
-    reason: Annotated[str, typer.Option("--reason")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the transcript).")] = "",
 ) -> None:
     """Approve a pending request (bound to its exact arguments)."""
     _decide(request_id, db, True, by, reason)
@@ -163,9 +238,11 @@ def approve(
 
 @approvals_app.command("deny")
 def deny(
-    request_id: str,
+    request_id: Annotated[
+        str, typer.Argument(help="The request's id (apr_…).", show_default=False)
+    ],
     by: Annotated[str, typer.Option("--by", help="Your name in the [approvers] roster.")],
-    reason: Annotated[str, typer.Option("--reason")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; the model is told.")],
     db: DbOption = None,
 ) -> None:
     """Deny a pending request with a reason the model will be told."""

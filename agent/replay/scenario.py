@@ -178,6 +178,7 @@ class Outcome:
 
     events: list[StoredEvent]
     snapshot: dict[str, Any]
+    conversation_id: str = ""
     statuses: list[str] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)

@@ -24,11 +24,13 @@ from agent.gate.approvals import (
 from agent.loop import Agent, RunResult
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
 from agent.replay.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
+from agent.replay.scratch import scratch_store
 from agent.runtime import build_agent, domain_policy, file_sha256
-from agent.store.engine import make_engine
+from agent.store.engine import make_engine, redacted_url
 from agent.transcript.events import StoredEvent, load
 
 Printer = Callable[[list[StoredEvent]], None]
+STOPPED = " (the run stopped here: later turns and the final expectations were not checked)"
 
 
 def script_steps(scenario: Scenario) -> list[ScriptStep]:
@@ -55,10 +57,14 @@ def data_ref(scenario: Scenario) -> dict[str, Any]:
 
 
 def seed(domain: Domain, engine: Engine, scenario: Scenario) -> None:
-    """Load the scenario's starting data into an empty store (never over existing data)."""
+    """Load the scenario's starting data into an empty store; refuse a store with data."""
     with Session(engine) as session, session.begin():
         if any(domain.snapshot(session).values()):
-            return
+            raise ScenarioError(
+                f"{scenario.path}: the store {redacted_url(str(engine.url))} already holds "
+                f"{domain.name} data (an earlier run?); a scenario starts from its own data: "
+                "give a new --db file, or none for a scratch database"
+            )
         if "file" in scenario.data:
             path = scenario.resolve(scenario.data["file"])
             if not path.exists():
@@ -106,17 +112,34 @@ def run_scenario(
 ) -> Outcome:
     """Play every turn, print as it goes, and return the outcome with failed expectations."""
     with tempfile.TemporaryDirectory(prefix="support-agent-") as tmp:
-        engine = make_engine(db_url or f"sqlite:///{Path(tmp) / 'scenario.db'}")
+        if db_url is None:  # a scratch store: a copy of one seeded moments ago
+            db_url = scratch_store(Path(tmp) / "scenario.db", _template_key(domain, scenario),
+                                   lambda url: _seed_new(domain, url, scenario))  # fmt: skip
+        else:
+            _seed_new(domain, db_url, scenario)
+        engine = make_engine(db_url)
         try:
             return _run(scenario, domain, settings, engine, printer)
         finally:
             engine.dispose()
 
 
+def _seed_new(domain: Domain, url: str, scenario: Scenario) -> None:
+    engine = make_engine(url)
+    try:
+        seed(domain, engine, scenario)
+    finally:
+        engine.dispose()
+
+
+def _template_key(domain: Domain, scenario: Scenario) -> dict[str, object]:
+    """What the starting data depends on: the domain and the data reference (file hash)."""
+    return {"domain": f"{domain.name}:{id(domain)}", "data": data_ref(scenario)}
+
+
 def _run(
     scenario: Scenario, domain: Domain, settings: Settings, engine: Engine, printer: Printer | None
 ) -> Outcome:
-    seed(domain, engine, scenario)
     policy = domain_policy(domain, scenario.resolve(scenario.policy) if scenario.policy else None)
     model = ScriptedModel(script_steps(scenario), name=f"scenario {scenario.name}")
     clock = Clock()
@@ -135,14 +158,14 @@ def _run(
         data_ref=data_ref(scenario),
     )
     cid = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
-    outcome = Outcome(events=[], snapshot={})
-    expected_calls, seen = 0, 0
+    outcome = Outcome(events=[], snapshot={}, conversation_id=cid)
+    expected_calls, seen, stopped = 0, 0, False
     for number, turn in enumerate(scenario.turns, start=1):
         expected_calls += len(turn.model)
         try:
             result = _play(agent, queue, turn, cid, clock)
         except ScriptError as exc:
-            outcome.failures.append(f"turn {number}: {exc}")
+            outcome.failures.append(f"turn {number}: {exc}{STOPPED}")
             result = None
         with Session(engine) as session:
             events = load(session, cid)
@@ -150,14 +173,19 @@ def _run(
             printer(events[seen:])
         seen = len(events)
         if result is None:
+            stopped = True
             break
         outcome.statuses.append(result.status)
         outcome.replies.append(result.reply)
         if model.position != expected_calls:
+            # The script and the run are out of step: everything after this would fail
+            # for the same reason, so report the root cause once and stop.
             outcome.failures.append(
                 f"turn {number}: the model was called {model.position} times so far, "
-                f"the script has {expected_calls} replies up to this turn"
+                f"the script has {expected_calls} replies up to this turn{STOPPED}"
             )
+            stopped = True
+            break
         if turn.expect_status and result.status != turn.expect_status:
             outcome.failures.append(
                 f"turn {number}: status expected {turn.expect_status}, "
@@ -171,5 +199,6 @@ def _run(
     with Session(engine) as session:
         outcome.events = load(session, cid)
         outcome.snapshot = domain.snapshot(session)
-    outcome.failures += check(scenario.expect, outcome)
+    if not stopped:
+        outcome.failures += check(scenario.expect, outcome)
     return outcome

@@ -22,13 +22,63 @@ _READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary(
 DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "support-agent" / "support-agent.db"
 
 
-def default_url() -> str:
+class DatabaseUrlError(ValueError):
+    """A --db value that is neither a usable URL nor a SQLite path; the message says why."""
+
+
+SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def default_url(*, create_dir: bool = True) -> str:
     """The database URL: $SUPPORT_AGENT_DB, else a SQLite file in the user's data directory."""
     url = os.environ.get(DB_ENV)
     if url:
         return url
-    DEFAULT_DB_PATH.parent.mkdir(parents=True, exist_ok=True)
+    if create_dir:
+        DEFAULT_DB_PATH.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def check_url(url: str) -> str:
+    """The normalized URL of a --db value, or DatabaseUrlError naming what is wrong with it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = url.strip()
+    if not text:
+        raise DatabaseUrlError("the database is empty: give a SQLite path or a URL")
+    if "://" not in text and ":" in text:
+        raise DatabaseUrlError(
+            f"{url!r} is neither a URL (scheme://…) nor a file path; "
+            "write sqlite:///path/to/file.db or postgresql://user@host/db"
+        )
+    normalized = normalize_url(text)
+    try:
+        parsed = make_url(normalized)
+    except (ArgumentError, ValueError):  # the text may hold a password: do not echo it
+        raise DatabaseUrlError(
+            "the database is not a valid URL: write scheme://user@host:port/name"
+        ) from None
+    if parsed.drivername not in SCHEMES:
+        raise DatabaseUrlError(
+            f"unsupported database {parsed.drivername!r} in {redacted_url(url)}: "
+            "use a SQLite path, sqlite:///FILE or postgresql://…"
+        )
+    if parsed.drivername == "sqlite":
+        path = sqlite_path(normalized)
+        if path is not None and (path.is_dir() or text.endswith("/")):
+            raise DatabaseUrlError(f"{path} is a directory, not a database file")
+    return normalized
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for in-memory databases and other engines)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(normalize_url(url))
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def normalize_url(url: str) -> str:
@@ -80,7 +130,7 @@ def reader(engine: Engine) -> Engine:
 
 def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
     """An engine for the URL (default: default_url()), with all tables created."""
-    url = normalize_url(url or default_url())
+    url = normalize_url(url or default_url(create_dir=create))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from agent.config import ConfigError, Settings
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
-from agent.gate.policy import PolicyError
+from agent.gate.policy_file import PolicyError
 from agent.model.scripted import ScriptedModel, ScriptStep
 from agent.replay.replayer import ReplayError, replay_transcript
 from agent.replay.scenario import Reply, ScenarioError, load_scenario

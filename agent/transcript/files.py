@@ -259,7 +259,7 @@ def transcript_schema() -> dict[str, Any]:
         "description": (
             f"One line of a transcript export (JSONL, format_version {FORMAT_VERSION}): the "
             "first line is a TranscriptHeader, every other line a StoredEvent. Generated from "
-            "the Pydantic event union by agent.transcript_io.transcript_schema()."
+            "the Pydantic event union by agent.transcript.files.transcript_schema()."
         ),
         **generated,
     }

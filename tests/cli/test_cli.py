@@ -8,12 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 import tools.retail  # noqa: F401  (registers the retail tables)
-from agent.cli.app import _mount_domain_cli, app
+from agent.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 runner = CliRunner()
-_mount_domain_cli()
 
 
 def invoke(*args: str):

@@ -126,3 +126,61 @@ def test_explain_bad_effect_and_bad_policy(tmp_path: Path) -> None:
 def test_no_arguments_shows_help() -> None:
     result = run()
     assert "check" in result.output and "explain" in result.output
+
+
+def test_check_uses_the_default_domain_without_being_asked(tmp_path: Path) -> None:
+    typo = policy_file(
+        tmp_path, "  - {id: x, tools: [cancel_pending_ordr], verdict: deny, reason: r}\n"
+    )
+    result = run("check", typo)
+    assert result.exit_code == 2
+    assert "unknown tool 'cancel_pending_ordr' (did you mean 'cancel_pending_order'?)" in (
+        result.stderr
+    )
+    assert run("check", typo, "--no-domain").exit_code == 0
+
+
+def test_check_lists_every_problem(tmp_path: Path) -> None:
+    path = policy_file(
+        tmp_path,
+        "  - {id: x, tools: [a], verdict: maybe, reason: r}\n"
+        "  - {id: y, tools: [a], verdict: deny, reason: r, colour: red}\n"
+        "  - {id: z, tools: [a], verdict: approve, reason: r}\n",
+    )
+    result = run("check", path)
+    assert result.exit_code == 2
+    assert f"error: {path}: 3 problems:" in result.stderr
+    for where in ("rule 'x' (rules[0]) field 'verdict'", "rule 'y' (rules[1]) field 'colour'",
+                  "rule 'z' (rules[2]) field 'role'"):  # fmt: skip
+        assert where in result.stderr
+    assert "more problem" not in result.stderr
+
+
+def test_explain_takes_the_effect_from_the_domain() -> None:
+    facts = '{"authenticated": true, "touches_account": true, "owns_target": true}'
+    result = run("explain", RETAIL, "--tool", "get_order_details", "--facts", facts)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("verdict: allow\n")
+    assert "get_order_details (read)" in result.stdout
+
+
+def test_explain_rejects_unknown_tools_and_contradicting_effects() -> None:
+    result = run("explain", RETAIL, "--tool", "get_order_detail")
+    assert result.exit_code == 2
+    assert "unknown tool 'get_order_detail'" in result.stderr
+    assert "did you mean 'get_order_details'?" in result.stderr
+    result = run("explain", RETAIL, "--tool", "get_order_details", "--effect", "write")
+    assert result.exit_code == 2 and "is a read tool" in result.stderr
+    facts = '{"authenticated": true, "touches_account": false}'
+    result = run(
+        "explain", RETAIL, "--tool", "not_in_domain", "--effect", "write", "--facts", facts
+    )
+    assert result.exit_code == 0 and result.stdout.startswith("verdict: confirm\n")
+
+
+def test_explain_why_column_is_in_words() -> None:
+    facts = '{"authenticated": true, "touches_account": true, "owns_target": false}'
+    result = run("explain", RETAIL, "--tool", "get_order_details", "--facts", facts)
+    assert "should not be valid under" not in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "authenticate-first" in line)
+    assert "no" in row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 
+import pytest
 from sqlmodel import Session, col, select
 
 from agent.gate.approvals import QueueApprover, Supervisor
@@ -66,6 +67,7 @@ def seed_value(url: str) -> str:
     return name
 
 
+@pytest.mark.slow
 def test_two_processes_resume_same_approved_conversation_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'conc.db'}"
     name = seed_value(url)
@@ -74,6 +76,7 @@ def test_two_processes_resume_same_approved_conversation_sqlite(tmp_path):
     assert_once(url, cid, name)
 
 
+@pytest.mark.slow
 def test_two_processes_resume_same_approved_conversation_postgres(pg_url):
     url = pg_url
     name = seed_value(url)

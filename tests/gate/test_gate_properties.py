@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -87,13 +88,10 @@ class ChaosModel:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(turns=model_turns, said=answers, decided=approvals)
-def test_no_write_without_a_yes_for_exactly_those_arguments(turns, said, decided):
+def test_no_write_without_a_yes_for_exactly_those_arguments(engine_template, turns, said, decided):
     with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(engine_template, Path(tmp) / "p.db")  # toy rows a=1, b=2
         engine = make_engine(f"sqlite:///{Path(tmp) / 'p.db'}")
-        with Session(engine) as s:
-            s.add(ToyValue(name="a", value=1))
-            s.add(ToyValue(name="b", value=2))
-            s.commit()
         gate = Gate(engine, registry(), ToyPolicy(), approver=ScriptedApprover(list(decided)))
         agent = Agent(
             engine, ChaosModel(list(turns)), gate, "sys", Limits("m", 100, max_model_calls=6)

@@ -32,10 +32,17 @@ def test_init_export_import(tmp_path, mini_doc):
     result = invoke("export-retail", "-o", exported, "--db", url)
     assert result.exit_code == 0, result.output
     assert len(json.loads(exported.read_text())["users"]) == 40
+    again = invoke("export-retail", "-o", exported, "--db", url)
+    assert again.exit_code == 2 and "exists; pass --force to overwrite it" in again.output
+    assert invoke("export-retail", "-o", exported, "--db", url, "--force").exit_code == 0
 
     source = tmp_path / "mini.json"
     source.write_text(json.dumps(mini_doc))
-    result = invoke("import-retail", source, "--db", url)
+    refused = invoke("import-retail", source, "--db", url)
+    assert refused.exit_code == 2
+    assert "already holds retail data (12 products, 40 users" in refused.output
+    assert "pass --force" in refused.output
+    result = invoke("import-retail", source, "--db", url, "--force")
     assert result.exit_code == 0, result.output
     assert "2 products, 2 users, 7 orders" in result.output
 

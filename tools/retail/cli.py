@@ -14,14 +14,18 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from agent.store.engine import make_engine, redacted_url
+from agent.cli.common import open_store
+from agent.store.engine import redacted_url
 from tools.retail.demo import seed_demo
 from tools.retail.tables import RetailOrder, RetailProduct, RetailUser
 from tools.retail.transfer import export_retail, import_retail
 from tools.tickets.demo import seed_inbox
 
 db = typer.Typer(
-    name="db", help="Create, seed, import and export the retail store.", no_args_is_help=True
+    name="db",
+    help="Create, seed, import and export the retail store.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 out = Console(soft_wrap=True, highlight=False, markup=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -64,8 +68,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace existing retail data.")] = False,
 ) -> None:
     """Create the tables and fill the store with demo data."""
+    engine = open_store(url, "create")
     try:
-        engine = make_engine(url)
         with Session(engine) as session:
             if any(_counts(session)) and not force:
                 raise _fail("the database already has retail data; use --force to replace it")
@@ -85,8 +89,11 @@ def init(
 def import_command(
     file: Annotated[Path, typer.Argument(help="A retail JSON file {products, users, orders}.")],
     url: DbOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace retail data the store already holds.")
+    ] = False,
 ) -> None:
-    """Replace the retail data with a JSON file."""
+    """Load a retail JSON file into the store (an empty one unless --force)."""
     if not file.is_file():
         raise _fail(f"no such file: {file}")
     try:
@@ -95,9 +102,15 @@ def import_command(
         raise _fail(f"{file} is not readable JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise _fail(f"{file} must hold a JSON object with products, users and orders")
+    engine = open_store(url, "create")
     try:
-        engine = make_engine(url)
         with Session(engine) as session:
+            if any(_counts(session)) and not force:
+                held = _describe(_counts(session))
+                raise _fail(
+                    f"the store already holds retail data ({held}); "
+                    "pass --force to replace it with the file's"
+                )
             import_retail(session, raw)
             session.commit()
             counts = _counts(session)
@@ -119,10 +132,13 @@ def export_command(
         Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
     ] = None,
     url: DbOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing -o file.")] = False,
 ) -> None:
     """Write the retail data as JSON."""
+    if output is not None and output.exists() and not force:
+        raise _fail(f"{output} exists; pass --force to overwrite it")
+    engine = open_store(url, "read")
     try:
-        engine = make_engine(url)
         with Session(engine) as session:
             document = export_retail(session)
     except SQLAlchemyError as exc:

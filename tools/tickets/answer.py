@@ -66,7 +66,7 @@ def answer_ticket(
     done: bool = False,
 ) -> None:
     """Open (or continue) the ticket's conversation, then relay the customer's replies."""
-    from agent.cli.app import live_agent
+    from agent.cli.chat import live_agent
 
     agent = live_agent(db, DEFAULT_DOMAIN, QueueApprover)
     engine = agent.engine

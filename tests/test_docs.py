@@ -1,0 +1,54 @@
+"""The documentation matches the code: settings, env vars and the modules it names."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from agent.config import ENV_VARS, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ["README.md", "agent/TRANSCRIPTS.md", "policies/README.md", "scenarios/README.md"]
+
+
+def config_rows() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Configuration") :]
+    return [line for line in section.splitlines() if line.startswith("| ")]
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_readme_lists_every_setting_with_its_toml_key_and_env_var(name: str) -> None:
+    rows = [row for row in config_rows() if f"`{name}`" in row or f"`[{name}]`" in row]
+    assert rows, f"README's configuration table does not list {name}"
+    if name in ENV_VARS:
+        assert f"`{ENV_VARS[name]}`" in rows[0]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_dotted_names_in_docs_exist(doc: str) -> None:
+    text = (ROOT / doc).read_text()
+    missing = []
+    for dotted in sorted(set(re.findall(r"`(agent(?:\.[a-z_]+)+)", text))):
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                target: object = importlib.import_module(".".join(parts[:cut]))
+            except ModuleNotFoundError:
+                continue
+            for attr in parts[cut:]:
+                target = getattr(target, attr, None)
+            if target is None:
+                missing.append(dotted)
+            break
+    assert missing == []
+
+
+def test_readme_states_the_python_version_and_the_offline_path() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert "Python >= 3.11" in text
+    assert "## Try everything offline in five minutes" in text
+    assert "pytest -rs" in text
