@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,14 +11,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.gate import confirm
 from agent.gate.gate import Gate, Paused, Stop, record
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
 from agent.model.usage import Budget
 from agent.store.lease import Lease
 from agent.store.tables import Conversation
 from agent.transcript.events import (
-    ConfirmationDeclined,
-    ConfirmationGiven,
     ErrorOccurred,
     ModelRequested,
     ModelResponded,
@@ -29,36 +27,6 @@ from agent.transcript.events import (
     load,
 )
 from agent.transcript.state import ConversationState, fold
-
-AFFIRMATIVE = {"yes", "y", "yep", "yeah", "confirm", "confirmed", "correct", "ok", "okay", "sure"}
-POLITE = AFFIRMATIVE | {
-    "please",
-    "go",
-    "ahead",
-    "do",
-    "it",
-    "thats",
-    "that",
-    "is",
-    "right",
-    "thanks",
-    "thank",
-    "you",
-    "proceed",
-    "i",
-}
-
-
-def confirms(text: str) -> bool:
-    """A plain yes ("Yes, go ahead.") confirms; anything with a qualifier ("yes but…") does not."""
-    words = re.sub(r"[^a-z\s]", "", text.lower().replace("'", "")).split()
-    return (
-        bool(words)
-        and words[0] in AFFIRMATIVE | {"i"}
-        and set(words) <= POLITE
-        and bool(set(words) & AFFIRMATIVE)
-    )
-
 
 DONE_REASONS = {"end_turn": "", "stop_sequence": "stop sequence reached"}
 FAILED_REASONS = {
@@ -148,17 +116,14 @@ class Agent:
             if session.get(Conversation, cid) is None:
                 session.add(Conversation(id=cid, meta=self.meta))
         state = self.state(cid)
-        events: list[UserMessage | ConfirmationGiven | ConfirmationDeclined] = [
-            UserMessage(text=user_text)
-        ]
+        events: list[UserMessage | confirm.AnswerEvent] = [UserMessage(text=user_text)]
         asked = [
             state.confirmation_asked[b["id"]]
             for b in state.pending
             if b["id"] in state.confirmation_asked and b["id"] not in state.confirmations
         ]
         for q in asked[:1]:  # the customer answers the one question they were shown
-            kind = ConfirmationGiven if confirms(user_text) else ConfirmationDeclined
-            events.append(kind(tool_use_id=q.tool_use_id, args_hash=q.args_hash, text=user_text))
+            events += confirm.answer_events(q, user_text)
         record(self.engine, cid, *events)
         return self.resume(cid)
 
@@ -209,8 +174,11 @@ class Agent:
             return None
         outcome = self.gate.process(cid, state, block)
         if isinstance(outcome, Paused):
+            ask = (
+                confirm.question_again if block["id"] in state.unclear_answers else confirm.question
+            )
             turn.replies.append(
-                f"Please confirm: {outcome.summary.rstrip('.')}. Reply 'yes' to go ahead."
+                ask(outcome.summary)
                 if outcome.kind == "confirmation"
                 else f"This needs a supervisor's approval first: {outcome.summary.rstrip('.')}."
             )
