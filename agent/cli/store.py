@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Annotated
@@ -9,14 +10,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.cli.common import DbOption, fail, settings_for
 from agent.cli.render import print_events
-from agent.gate.approvals import ApprovalRow, QueueApprover
+from agent.gate.approvals import ApprovalRow, QueueApprover, Supervisor, supervisor_from_roster
 from agent.store.engine import make_engine
 from agent.store.tables import Conversation
+from agent.text import printable
 from agent.transcript.events import export_lines, load
 from agent.transcript.redact import redact_transcript
 
@@ -74,7 +77,7 @@ def export(
         typer.echo(text, nl=False)
     else:
         output.write_text(text)
-        console.print(f"wrote {len(events)} events to {output}")
+        console.print(Text(f"wrote {len(events)} events to {output}"))
 
 
 def _row_table(rows: list[ApprovalRow]) -> Table:
@@ -83,7 +86,7 @@ def _row_table(rows: list[ApprovalRow]) -> Table:
         column.overflow = "fold"
     for row in rows:
         req = row.request
-        table.add_row(
+        cells = (
             row.request_id,
             row.status,
             row.conversation_id,
@@ -91,6 +94,7 @@ def _row_table(rows: list[ApprovalRow]) -> Table:
             req.get("role", ""),
             str(req.get("expires_at", ""))[:16],
         )
+        table.add_row(*(Text(printable(str(cell))) for cell in cells))  # never markup
     return table
 
 
@@ -130,45 +134,49 @@ def show_request(request_id: str, db: DbOption = None) -> None:
         json.dumps(
             {"status": rows[0].status, "request": rows[0].request, "decision": rows[0].decision},
             default=str,
-        )
+        ),
+        ensure_ascii=True,  # bidirectional and control characters shown as \u escapes
     )
 
 
-def _decide(
-    request_id: str, db: str | None, approved: bool, by: str, role: str, reason: str
-) -> None:
-    roster = settings_for(db).approvers
+def current_supervisor(db: str | None) -> Supervisor:
+    """The operating-system user, with the roles the [approvers] roster gives them; or exit 2."""
     try:
-        row = _queue(db).record(
-            request_id, approved=approved, by=by, role=role, reason=reason, roster=roster
-        )
-    except (LookupError, ValueError) as exc:
+        return supervisor_from_roster(getpass.getuser(), settings_for(db).approvers)
+    except (PermissionError, OSError, KeyError) as exc:  # getuser raises OSError/KeyError
         fail(str(exc))
+
+
+def _decide(request_id: str, db: str | None, approved: bool, reason: str) -> None:
+    supervisor = current_supervisor(db)
+    try:
+        row = _queue(db).record(request_id, approved=approved, supervisor=supervisor, reason=reason)
+    except (LookupError, ValueError, PermissionError) as exc:
+        fail(str(exc))
+    role = (row.decision or {}).get("role", "")
     console.print(
-        f"{row.request_id}: {row.status} by {by} ({role}); "
-        f"run `support-agent resume {row.conversation_id}` to continue"
+        Text(
+            f"{row.request_id}: {row.status} by {supervisor.name} ({role}); "
+            f"run `support-agent resume {row.conversation_id}` to continue"
+        )
     )
 
 
 @approvals_app.command("approve")
 def approve(
     request_id: str,
-    by: Annotated[str, typer.Option("--by")],
-    role: Annotated[str, typer.Option("--role")],
     db: DbOption = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
 ) -> None:
-    """Approve a pending request (bound to its exact arguments)."""
-    _decide(request_id, db, True, by, role, reason)
+    """Approve a pending request as yourself (the OS user, roles from [approvers] in config)."""
+    _decide(request_id, db, True, reason)
 
 
 @approvals_app.command("deny")
 def deny(
     request_id: str,
-    by: Annotated[str, typer.Option("--by")],
     reason: Annotated[str, typer.Option("--reason")],
-    role: Annotated[str, typer.Option("--role")] = "team-lead",
     db: DbOption = None,
 ) -> None:
-    """Deny a pending request with a reason the model will be told."""
-    _decide(request_id, db, False, by, role, reason)
+    """Deny a pending request as yourself, with a reason the model will be told."""
+    _decide(request_id, db, False, reason)

@@ -48,6 +48,32 @@ class ApprovalDecision(BaseModel):
     decided_at: datetime = Field(default_factory=utcnow)
 
 
+@dataclass(frozen=True)
+class Supervisor:
+    """An authenticated approver; the roles come from configuration, never from the request."""
+
+    name: str
+    roles: frozenset[str]
+
+
+NO_ROSTER = (
+    "no approvers are configured, so nobody can approve: add an [approvers] table to the "
+    'config file (support-agent.toml), one line per person, e.g. lee = ["team-lead"]'
+)
+
+
+def supervisor_from_roster(name: str, roster: Mapping[str, list[str]] | None) -> Supervisor:
+    """The supervisor `name` with the roles the [approvers] roster gives them; refuses strangers."""
+    if not roster:
+        raise PermissionError(NO_ROSTER)
+    roles = frozenset(roster.get(name, []))
+    if not roles:
+        raise PermissionError(
+            f"{name!r} is not in the [approvers] table of the config file, so cannot approve"
+        )
+    return Supervisor(name=name, roles=roles)
+
+
 class Approver(Protocol):
     """Decides approval requests now, or returns None to decide later (the run pauses)."""
 
@@ -116,15 +142,25 @@ class ScriptedApprover:
 
 @dataclass
 class ConsoleApprover:
-    """Asks a supervisor at the terminal; input and output are injected callables."""
+    """Asks a supervisor at the terminal; input and output are injected callables.
 
-    by: str
-    role: str
+    A request for a role the supervisor does not hold goes to `fallback` (the queue),
+    so the person who does hold it can still decide.
+    """
+
+    supervisor: Supervisor
     ask: Callable[[str], str]
     show: Callable[[str], None]
+    fallback: Approver | None = None
 
     def decide(self, request: ApprovalRequest) -> ApprovalDecision | None:
         """Show the request with its facts and reasons, then read approve/deny and a reason."""
+        if request.role not in self.supervisor.roles:
+            self.show(
+                f"Approval needed from a {request.role}; {self.supervisor.name} does not hold "
+                "that role, so it waits in the approval queue."
+            )
+            return self.fallback.decide(request) if self.fallback else None
         self.show(
             f"Approval needed ({request.role}): {request.summary}\n"
             f"  tool: {request.tool} {json.dumps(request.input, sort_keys=True)}\n"
@@ -137,8 +173,8 @@ class ConsoleApprover:
             request_id=request.request_id,
             args_hash=request.args_hash,
             approved=answer in {"y", "yes"},
-            by=self.by,
-            role=self.role,
+            by=self.supervisor.name,
+            role=request.role,
             reason=reason,
         )
 
@@ -191,16 +227,18 @@ class QueueApprover:
         request_id: str,
         *,
         approved: bool,
-        by: str,
-        role: str,
+        supervisor: Supervisor,
         reason: str,
         now: datetime | None = None,
-        roster: Mapping[str, list[str]] | None = None,
     ) -> ApprovalRow:
-        """Store a supervisor's decision; refuses decided, unknown or expired requests."""
+        """Store a supervisor's decision; refuses unknown, decided, expired or wrong-role ones.
+
+        An overdue request is stored as expired before the refusal is raised; a supervisor
+        without the request's role is refused and the request stays pending for one who has it.
+        """
         now = now or utcnow()
-        if roster is not None and role not in roster.get(by, []):
-            raise ValueError(f"{by!r} does not hold the role {role!r} (see [approvers] in config)")
+        if not approved and not reason.strip():
+            raise ValueError("a denial needs a reason (the model is told it)")
         with Session(self.engine) as session, session.begin():
             row = session.get(ApprovalRow, request_id, with_for_update=True)
             if row is None:
@@ -208,25 +246,34 @@ class QueueApprover:
             if row.status != "pending":
                 raise ValueError(f"approval request {request_id} is already {row.status}")
             request = ApprovalRequest.model_validate(row.request)
-            if now >= request.expires_at:
+            expired = now >= request.expires_at
+            if expired:
                 row.status = "expired"
                 session.add(row)
-                raise ValueError(f"approval request {request_id} expired at {request.expires_at}")
-            decision = ApprovalDecision(
-                request_id=request_id,
-                args_hash=request.args_hash,
-                approved=approved,
-                by=by,
-                role=role,
-                reason=reason,
-                decided_at=now,
-            )
-            row.decision = decision.model_dump(mode="json")
-            row.status = "approved" if approved else "denied"
-            session.add(row)
-            session.flush()
-            session.expunge(row)
-            return row
+            elif request.role not in supervisor.roles:
+                raise PermissionError(
+                    f"{supervisor.name!r} does not hold the role {request.role!r} that request "
+                    f"{request_id} needs (roles come from [approvers] in the config file); "
+                    "it stays pending"
+                )
+            else:
+                decision = ApprovalDecision(
+                    request_id=request_id,
+                    args_hash=request.args_hash,
+                    approved=approved,
+                    by=supervisor.name,
+                    role=request.role,
+                    reason=reason,
+                    decided_at=now,
+                )
+                row.decision = decision.model_dump(mode="json")
+                row.status = "approved" if approved else "denied"
+                session.add(row)
+                session.flush()
+                session.expunge(row)
+        if expired:  # raised after the commit, so the request is stored as expired
+            raise ValueError(f"approval request {request_id} expired at {request.expires_at}")
+        return row
 
     def list(self, status: str | None = None, now: datetime | None = None) -> list[ApprovalRow]:
         """Requests, oldest first, optionally of one status; overdue ones are marked expired."""

@@ -14,7 +14,13 @@ from sqlmodel import Session
 
 from agent.config import Settings
 from agent.domain import Domain
-from agent.gate.approvals import ApprovalRow, Approver, QueueApprover, ScriptedApprover
+from agent.gate.approvals import (
+    ApprovalRow,
+    Approver,
+    QueueApprover,
+    ScriptedApprover,
+    Supervisor,
+)
 from agent.loop import Agent, RunResult
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
 from agent.replay.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
@@ -69,11 +75,12 @@ def _decide_oldest(queue: QueueApprover, turn: Turn, cid: str, clock: Clock) -> 
         raise ScenarioError("a supervisor turn found no pending approval request")
     row: ApprovalRow = pending[0]
     decision = turn.supervisor
+    # A scripted supervisor is trusted only because this store is the scenario's own scratch.
+    scripted = Supervisor(name=decision.by, roles=frozenset({decision.role}))
     queue.record(
         row.request_id,
         approved=decision.approved,
-        by=decision.by,
-        role=decision.role,
+        supervisor=scripted,
         reason=decision.reason,
         now=clock(),
     )

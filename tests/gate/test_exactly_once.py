@@ -7,7 +7,7 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from agent.gate.approvals import QueueApprover
+from agent.gate.approvals import QueueApprover, Supervisor
 from agent.store.engine import make_engine
 from agent.store.tables import Event, Execution
 from tests.toy import ToyValue
@@ -22,7 +22,8 @@ def paused_on_approval(url: str, name: str) -> str:
     result = agent.run(cid, "yes")
     assert result.status == "paused" and result.awaiting
     queue = QueueApprover(agent.engine)
-    queue.record(result.awaiting[0], approved=True, by="lee", role="team-lead", reason="ok")
+    lee = Supervisor(name="lee", roles=frozenset({"team-lead"}))
+    queue.record(result.awaiting[0], approved=True, supervisor=lee, reason="ok")
     return cid
 
 
