@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 from loguru import logger
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -21,13 +23,14 @@ from agent.cli.render import print_events
 from agent.cli.replay import register as register_replay
 from agent.config import MissingApiKey, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
-from agent.gate.approvals import Approver
+from agent.gate.approvals import Approver, Supervisor, supervisor_from_roster
 from agent.gate.policy import PolicyError
-from agent.logs import configure_logging
+from agent.logs import configure_logging, redact
 from agent.loop import Agent
 from agent.replay.scenario import ScenarioError, load_scenario
 from agent.store.engine import make_engine, redacted_url
 from agent.store.lease import ConversationBusy
+from agent.text import printable
 from agent.transcript.events import load
 
 app = typer.Typer(
@@ -78,9 +81,9 @@ def run(
     except ScenarioError as exc:
         fail(str(exc))
     settings = settings_for()
-    console.rule(f"scenario {scenario.name}")
+    console.rule(Text(printable(f"scenario {scenario.name}")))
     if scenario.description:
-        console.print(f"[dim]{scenario.description.strip()}[/]")
+        console.print(Text(printable(scenario.description.strip()), style="dim"))
     try:
         outcome = run_scenario(
             scenario,
@@ -94,9 +97,9 @@ def run(
     if outcome.failures:
         console.print(f"[bold red]FAILED[/] {len(outcome.failures)} expectation(s):")
         for failure in outcome.failures:
-            console.print(f"  [red]-[/] {failure}", highlight=False)
+            console.print(Text.assemble("  ", ("-", "red"), " ", printable(failure)))
         raise typer.Exit(1)
-    console.print(f"[bold green]PASSED[/] {scenario.name}")
+    console.print(Text.assemble(("PASSED", "bold green"), " ", printable(scenario.name)))
 
 
 def live_agent(
@@ -120,51 +123,92 @@ def live_agent(
     return build_agent(dom, settings, engine, model, approver=approver_for(engine))
 
 
+def _ask_confirmation(summaries: list[str]) -> str | None:
+    """The structured answer to a pending confirmation: "yes" only for an explicit y."""
+    summary = summaries[0] if summaries else "the action above"
+    prompt = Text.assemble(("Please confirm: ", "yellow"), printable(summary), " [y/N] ")
+    try:
+        answer = console.input(prompt).strip().lower()
+    except EOFError:
+        return None
+    return "yes" if answer in {"y", "yes"} else "no"
+
+
 @app.command()
 def chat(
     db: DbOption = None,
     domain: DomainOption = DEFAULT_DOMAIN,
     conversation: Annotated[str | None, typer.Option(help="Continue this conversation.")] = None,
     supervisor: Annotated[
-        str | None, typer.Option(help="Approve at this terminal as NAME (else: the queue).")
+        str | None,
+        typer.Option(
+            help="Approve at this terminal as NAME: your OS user, roles from [approvers]."
+        ),
     ] = None,
-    supervisor_role: Annotated[
-        str, typer.Option(help="The role --supervisor holds.")
-    ] = "team-lead",
 ) -> None:
     """Talk to Claude as a customer (needs ANTHROPIC_API_KEY)."""
     from agent.gate.approvals import ConsoleApprover, QueueApprover
 
-    def approver_for(engine: Engine) -> Approver:
-        if supervisor:
-            return ConsoleApprover(supervisor, supervisor_role, console.input, console.print)
-        return QueueApprover(engine)
+    console_supervisor = _terminal_supervisor(supervisor, db) if supervisor else None
 
-    agent = live_agent(
-        db, domain, approver_for, on_text=lambda t: console.print(t, end="", highlight=False)
-    )
+    def approver_for(engine: Engine) -> Approver:
+        queue = QueueApprover(engine)
+        if console_supervisor is None:
+            return queue
+        return ConsoleApprover(console_supervisor, console.input, _show_plain, fallback=queue)
+
+    agent = live_agent(db, domain, approver_for, on_text=_show_plain_inline)
     engine = agent.engine
     cid = conversation or f"chat-{uuid.uuid4().hex[:8]}"
     console.print(
-        f"[dim]conversation {cid} on {redacted_url(str(engine.url))}; empty line or Ctrl-D ends[/]"
+        Text(f"conversation {cid} on {redacted_url(str(engine.url))}; empty line or Ctrl-D ends"),
+        style="dim",
     )
+    text: str | None = None
     while True:
-        try:
-            text = console.input("[bold cyan]you>[/] ").strip()
-        except EOFError:
-            break
-        if not text:
-            break
+        if text is None:
+            try:
+                text = console.input(Text("you> ", style="bold cyan")).strip()
+            except EOFError:
+                break
+            if not text:
+                break
         result = agent.run(cid, text)
+        text = None
         console.print()
         if result.status == "paused" and result.reason == "confirmation":
-            for line in result.awaiting:
-                console.print(f"[yellow]Please confirm:[/] {line} Reply 'yes' to go ahead.")
+            text = _ask_confirmation(result.awaiting)  # answered next round, bound to this ask
+            if text is None:
+                break
         elif result.status == "paused":
             for line in result.awaiting:
-                console.print(f"[magenta]Waiting for a supervisor's approval[/] ({line}).")
+                console.print(
+                    Text.assemble(("Waiting for a supervisor's approval", "magenta"), f" ({line}).")
+                )
         elif result.status != "done":
-            console.print(f"[dim]({result.status}: {result.reason})[/]")
+            console.print(Text(f"({result.status}: {printable(result.reason)})", style="dim"))
+
+
+def _show_plain(text: str) -> None:
+    console.print(Text(printable(text)), highlight=False)
+
+
+def _show_plain_inline(text: str) -> None:
+    console.print(Text(printable(text)), end="", highlight=False)
+
+
+def _terminal_supervisor(name: str, db: str | None) -> Supervisor:
+    """The supervisor at this terminal: must be the OS user, with roles from the roster."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError) as exc:
+        fail(f"cannot tell who is at this terminal: {exc}")
+    if name != user:
+        fail(f"--supervisor must be you ({user!r}), not {name!r}: approvers are not typed in")
+    try:
+        return supervisor_from_roster(name, settings_for(db).approvers)
+    except PermissionError as exc:
+        fail(str(exc))
 
 
 @app.command()
@@ -188,7 +232,7 @@ def resume(
         fail(str(exc))
     with Session(engine) as session:
         print_events(console, load(session, conversation_id)[before:])
-    console.print(f"status: {result.status} {result.reason}")
+    console.print(Text(printable(f"status: {result.status} {result.reason}")))
 
 
 def _mount_domain_cli() -> None:
@@ -210,5 +254,6 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # last resort: one line, details only in the debug log
         logger.opt(exception=exc).debug("unhandled error")
-        Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        detail = printable(f"{type(exc).__name__}: {redact(str(exc))}")
+        Console(stderr=True).print(Text.assemble(("error:", "red"), " ", detail), highlight=False)
         sys.exit(2)

@@ -7,8 +7,10 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from agent.config import ConfigError, Settings
+from agent.text import printable
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path.")]
 GLOBAL_OVERRIDES: dict[str, object] = {}
@@ -17,7 +19,8 @@ GLOBAL_CONFIG: list[Path] = []
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr, no traceback."""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+    line = Text.assemble(("error:", "red"), " ", printable(message))  # never markup
+    Console(stderr=True, soft_wrap=True).print(line, highlight=False)
     raise typer.Exit(code)
 
 

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from agent.gate.policy import Policy, PolicyError, load_policy
 from agent.registry import Effect
+from agent.text import printable
 
 app = typer.Typer(
     help="Check policy files and explain their decisions.",
@@ -26,7 +27,7 @@ VERDICT_STYLE = {"allow": "green", "confirm": "yellow", "approve": "magenta", "d
 
 def _fail(message: str) -> typer.Exit:
     """Print a one-line error to stderr; the caller raises the returned Exit (code 2)."""
-    Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="red"))
+    Console(stderr=True, soft_wrap=True).print(Text(printable(f"error: {message}"), style="red"))
     return typer.Exit(code=2)
 
 
@@ -83,16 +84,18 @@ def explain(
                                _json_object("--facts", facts))  # fmt: skip
     out = Console()
     style = VERDICT_STYLE[decision.verdict]
-    out.print(f"verdict: [{style}]{decision.verdict}[/{style}]", highlight=False)
-    out.print(f"role: {decision.role or '-'}", highlight=False)
+    out.print(Text.assemble("verdict: ", (decision.verdict, style)), highlight=False)
+    out.print(Text(printable(f"role: {decision.role or '-'}")), highlight=False)
     for reason in decision.reasons:
-        out.print(Text(f"reason: {reason}"))
-    table = Table(title=f"{tool} ({effect}) against {file}")
+        out.print(Text(printable(f"reason: {reason}")))
+    table = Table(title=Text(printable(f"{tool} ({effect}) against {file}")))
     table.add_column("rule")
     table.add_column("verdict")
     table.add_column("matched")
     table.add_column("why")
     for check in decision.explain:
         mark = Text("yes", style="green") if check.matched else Text("no", style="dim")
-        table.add_row(check.rule_id, check.verdict, mark, Text(check.why))
+        table.add_row(
+            Text(printable(check.rule_id)), Text(check.verdict), mark, Text(printable(check.why))
+        )
     out.print(table)

@@ -15,6 +15,7 @@ from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.gate.policy import PolicyError
 from agent.replay.replayer import ReplayError, ReplayReport, replay_transcript
 from agent.replay.scenario import ScenarioError
+from agent.text import printable
 from agent.transcript.files import DataRef, TranscriptError, read_transcript
 
 scenario_app = typer.Typer(help="Make scenarios from recorded conversations.", no_args_is_help=True)
@@ -43,7 +44,7 @@ def _data(seed: int | None, data: Path | None) -> DataRef | None:
 def print_report(report: ReplayReport) -> None:
     """The report with a coloured diff."""
     for warning in report.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+        console.print(Text(printable(f"warning: {warning}"), style="yellow"))
     divergence = report.divergence
     if divergence is None:
         console.print(
@@ -54,11 +55,11 @@ def print_report(report: ReplayReport) -> None:
             )
         )
         return
-    console.print(Text(f"DIVERGED at {divergence.where()}", style="bold red"))
-    console.print(divergence.message)
+    console.print(Text(printable(f"DIVERGED at {divergence.where()}"), style="bold red"))
+    console.print(Text(printable(divergence.message)))
     styles = {"-": "red", "+": "green", "@": "cyan"}
     for line in divergence.diff().split("\n"):
-        console.print(Text(line, style=styles.get(line[:1], "")))
+        console.print(Text(printable(line), style=styles.get(line[:1], "")))
 
 
 def replay(
@@ -116,10 +117,12 @@ def from_transcript(
     except (TranscriptError, ReplayError, PolicyError, ScenarioError) as exc:
         fail(str(exc))
     for warning in conversion.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+        console.print(Text(printable(f"warning: {warning}"), style="yellow"))
     output.write_text(conversion.yaml(), encoding="utf-8")
     turns = len(conversion.document["turns"])
-    console.print(f"wrote {output} ({turns} turns); check it with: support-agent run {output}")
+    console.print(
+        Text(f"wrote {output} ({turns} turns); check it with: support-agent run {output}")
+    )
 
 
 def register(app: typer.Typer) -> None:

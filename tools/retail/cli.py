@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from agent.store.engine import make_engine, redacted_url
+from agent.text import printable
 from tools.retail.demo import seed_demo
 from tools.retail.tables import RetailOrder, RetailProduct, RetailUser
 from tools.retail.transfer import export_retail, import_retail
@@ -35,7 +36,7 @@ DbOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(Text.assemble(("error:", "red"), " ", printable(message)), highlight=False)
     return typer.Exit(code=2)
 
 
@@ -73,7 +74,9 @@ def init(
             counts = _counts(session)
     except SQLAlchemyError as exc:
         raise _database_error(exc) from None
-    out.print(f"Demo store (seed {seed}) in {redacted_url(str(engine.url))}: {_describe(counts)}")
+    out.print(
+        Text(f"Demo store (seed {seed}) in {redacted_url(str(engine.url))}: {_describe(counts)}")
+    )
 
 
 @db.command("import-retail")
@@ -105,7 +108,7 @@ def import_command(
         raise _fail(f"{file}: {exc}") from None
     except SQLAlchemyError as exc:
         raise _database_error(exc) from None
-    out.print(f"Imported {file}: {_describe(counts)}")
+    out.print(Text(f"Imported {file}: {_describe(counts)}"), highlight=False)
 
 
 @db.command("export-retail")
@@ -131,4 +134,4 @@ def export_command(
     except OSError as exc:
         raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
     counts = (len(document["products"]), len(document["users"]), len(document["orders"]))
-    out.print(f"Exported to {output}: {_describe(counts)}", highlight=False)
+    out.print(Text(f"Exported to {output}: {_describe(counts)}"), highlight=False)
