@@ -72,9 +72,16 @@ def run(
     db: DbOption = None,
     domain: DomainOption = DEFAULT_DOMAIN,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Policy file (else SUPPORT_AGENT_POLICY/config, the scenario's, the domain's)."
+        ),
+    ] = None,
 ) -> None:
     """Run a scripted scenario offline: exit 0 if all expectations hold, 1 if not, 2 if invalid."""
     from agent.replay.scenario_run import run_scenario
+    from agent.replay.scratch import NotScratch
 
     try:
         scenario = load_scenario(scenario_file)
@@ -91,8 +98,9 @@ def run(
             settings,
             db_url=db,
             printer=lambda evs: print_events(console, evs, verbose),
+            policy=policy,
         )
-    except (ScenarioError, PolicyError) as exc:
+    except (ScenarioError, PolicyError, NotScratch) as exc:
         fail(str(exc))
     if outcome.failures:
         console.print(f"[bold red]FAILED[/] {len(outcome.failures)} expectation(s):")

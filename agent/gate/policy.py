@@ -23,6 +23,7 @@ from referencing.jsonschema import DRAFT202012
 
 from agent.registry import Effect
 from agent.transcript.events import Verdict
+from agent.yaml_load import BoundedInputError, load_yaml, read_text_bounded
 
 PathParts = tuple[str | int, ...]
 
@@ -103,6 +104,8 @@ class Decision:
     def deciding_reasons(self) -> list[str]:
         """Reasons of the rules whose verdict won (what the model or approver is told)."""
         winners = {c.rule_id for c in self.explain if c.matched and c.verdict == self.verdict}
+        if not winners:  # a default or an evaluation error: no rule list to align with
+            return self.reasons
         chosen = [r for rid, r in zip(self.rules, self.reasons, strict=True) if rid in winners]
         return chosen or self.reasons
 
@@ -220,8 +223,8 @@ def load_policy(path: str | Path) -> Policy:
     """Read, parse and validate a policy file; raises PolicyError on any problem."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text_bounded(Path(path))
+    except (OSError, UnicodeDecodeError, BoundedInputError) as exc:
         raise PolicyError(source, f"cannot read the file: {exc}") from exc
     return loads_policy(text, source)
 
@@ -229,7 +232,9 @@ def load_policy(path: str | Path) -> Policy:
 def loads_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate policy YAML text; `source` names it in errors."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        data = load_yaml(text, source, _StrictLoader)  # a SafeLoader subclass
+    except BoundedInputError as exc:
+        raise PolicyError(source, str(exc).removeprefix(f"{source}: ")) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

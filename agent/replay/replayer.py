@@ -37,6 +37,7 @@ from agent.replay.model import (
     recorded_replies,
     split_segments,
 )
+from agent.replay.scratch import NotScratch, claim_scratch
 from agent.runtime import build_agent, domain_policy, file_sha256
 from agent.store.engine import make_engine
 from agent.store.tables import Conversation
@@ -174,7 +175,13 @@ def seed_store(domain: Domain, engine: Engine, data: DataRef) -> None:
         if any(domain.snapshot(session).values()):
             return
         if data.file:
-            domain.import_file(session, Path(data.file))
+            try:
+                domain.import_file(session, Path(data.file))
+            except (ValueError, OSError) as exc:  # JSON and validation errors are ValueErrors
+                first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                raise ReplayError(
+                    f"{data.file} is not a usable {domain.name} data file: {first}"
+                ) from exc
         else:
             domain.seed_demo(session, data.demo_seed or 0)
 
@@ -333,6 +340,10 @@ def replay_transcript(
     with tempfile.TemporaryDirectory(prefix="support-agent-replay-") as tmp:
         engine = make_engine(db_url) if db_url else scratch_engine(Path(tmp) / "replay.db")
         try:
+            try:
+                claim_scratch(engine, domain, "support-agent replay")
+            except NotScratch as exc:
+                raise ReplayError(str(exc)) from exc
             with Session(engine) as session:
                 if session.get(Conversation, cid) is not None:
                     raise ReplayError(

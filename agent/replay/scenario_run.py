@@ -24,6 +24,7 @@ from agent.gate.approvals import (
 from agent.loop import Agent, RunResult
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
 from agent.replay.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
+from agent.replay.scratch import claim_scratch, is_scratch
 from agent.runtime import build_agent, domain_policy, file_sha256
 from agent.store.engine import make_engine
 from agent.transcript.events import StoredEvent, load
@@ -63,13 +64,22 @@ def seed(domain: Domain, engine: Engine, scenario: Scenario) -> None:
             path = scenario.resolve(scenario.data["file"])
             if not path.exists():
                 raise ScenarioError(f"{scenario.path}: field data.file: {path} does not exist")
-            domain.import_file(session, path)
+            try:
+                domain.import_file(session, path)
+            except (ValueError, OSError) as exc:  # JSON and validation errors are ValueErrors
+                first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                raise ScenarioError(
+                    f"{scenario.path}: field data.file: {path} is not a usable "
+                    f"{domain.name} data file: {first}"
+                ) from exc
         else:
             domain.seed_demo(session, int(scenario.data.get("demo_seed", 0)))
 
 
 def _decide_oldest(queue: QueueApprover, turn: Turn, cid: str, clock: Clock) -> None:
     assert turn.supervisor is not None
+    if not is_scratch(queue.engine):
+        raise ScenarioError("scripted supervisor decisions are accepted only in a scratch store")
     pending = [r for r in queue.list("pending") if r.conversation_id == cid]
     if not pending:
         raise ScenarioError("a supervisor turn found no pending approval request")
@@ -105,21 +115,36 @@ def run_scenario(
     settings: Settings,
     db_url: str | None = None,
     printer: Printer | None = None,
+    policy: Path | None = None,
 ) -> Outcome:
-    """Play every turn, print as it goes, and return the outcome with failed expectations."""
+    """Play every turn, print as it goes, and return the outcome with failed expectations.
+
+    The policy is `policy`, else the configured one (SUPPORT_AGENT_POLICY, config file),
+    else the scenario's, else the domain's. A `db_url` store must be empty or one that a
+    regression tool made (NotScratch otherwise).
+    """
     with tempfile.TemporaryDirectory(prefix="support-agent-") as tmp:
         engine = make_engine(db_url or f"sqlite:///{Path(tmp) / 'scenario.db'}")
         try:
-            return _run(scenario, domain, settings, engine, printer)
+            claim_scratch(engine, domain, "support-agent run")
+            chosen = policy or settings.policy_path
+            if chosen is None and scenario.policy:
+                chosen = scenario.resolve(scenario.policy)
+            return _run(scenario, domain, settings, engine, printer, chosen)
         finally:
             engine.dispose()
 
 
 def _run(
-    scenario: Scenario, domain: Domain, settings: Settings, engine: Engine, printer: Printer | None
+    scenario: Scenario,
+    domain: Domain,
+    settings: Settings,
+    engine: Engine,
+    printer: Printer | None,
+    policy_path: Path | None,
 ) -> Outcome:
     seed(domain, engine, scenario)
-    policy = domain_policy(domain, scenario.resolve(scenario.policy) if scenario.policy else None)
+    policy = domain_policy(domain, policy_path)
     model = ScriptedModel(script_steps(scenario), name=f"scenario {scenario.name}")
     clock = Clock()
     queue = QueueApprover(engine) if scenario.approver == "queue" else None
