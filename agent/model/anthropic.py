@@ -14,6 +14,7 @@ import httpx2
 from loguru import logger
 
 from agent.config import Settings, require_api_key
+from agent.logs import redact
 from agent.model.client import AssistantMessage, ModelError, ModelRequest, ModelResponse
 from agent.model.ratelimit import RateLimiter, estimate_input_tokens
 
@@ -132,7 +133,8 @@ class AnthropicModel:
         return ModelError(self._redact(f"Anthropic API {kind}: {what}{extra}"), kind=kind)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "[REDACTED]") if self._secret else text
+        """No key, no fragment of one (servers echo partial keys), no URL password."""
+        return redact(text.replace(self._secret, "[REDACTED]") if self._secret else text)
 
 
 def error_kind(exc: anthropic.APIError) -> str:
