@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -72,6 +72,18 @@ def supervisor_from_roster(name: str, roster: Mapping[str, list[str]] | None) ->
             f"{name!r} is not in the [approvers] table of the config file, so cannot approve"
         )
     return Supervisor(name=name, roles=roles)
+
+
+def scripted_roster(
+    decisions: Iterable[tuple[str, str]], base: Mapping[str, list[str]] | None = None
+) -> dict[str, list[str]]:
+    """`base` plus a grant of each scripted (name, role): for scenario and replay stores only."""
+    roster = {name: list(roles) for name, roles in (base or {}).items()}
+    for name, role in decisions:
+        roster.setdefault(name, [])
+        if role not in roster[name]:
+            roster[name].append(role)
+    return roster
 
 
 class Approver(Protocol):

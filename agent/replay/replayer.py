@@ -23,6 +23,7 @@ from sqlmodel import Session, SQLModel
 
 from agent.config import Settings
 from agent.domain import Domain
+from agent.gate.approvals import scripted_roster
 from agent.gate.policy import Policy
 from agent.loop import Agent
 from agent.model.client import ModelRequest
@@ -249,8 +250,13 @@ class Replayer:
                 if isinstance(stored.event, ApprovalDecided):
                     approver.add(seg.index, stored.event)
         model = ReplayModel(recorded_replies(self.events), check=self._check)
+        recorded = [(e.event.by, e.event.role) for e in self.events
+                    if isinstance(e.event, ApprovalDecided)]  # fmt: skip
+        settings = self.settings.model_copy(
+            update={"approvers": scripted_roster(recorded, self.settings.approvers)}
+        )
         agent = build_replay_agent(
-            self.domain, self.settings, self.engine, model, approver, policy, clock, data
+            self.domain, settings, self.engine, model, approver, policy, clock, data
         )
         report = ReplayReport(self.cid, len(self.requests), warnings=warnings)
         if snapshots:

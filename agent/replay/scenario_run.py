@@ -20,6 +20,7 @@ from agent.gate.approvals import (
     QueueApprover,
     ScriptedApprover,
     Supervisor,
+    scripted_roster,
 )
 from agent.loop import Agent, RunResult
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
@@ -145,6 +146,11 @@ def _run(
 ) -> Outcome:
     seed(domain, engine, scenario)
     policy = domain_policy(domain, policy_path)
+    scripted = [(d.by, d.role) for d in scenario.approvals]
+    scripted += [(t.supervisor.by, t.supervisor.role) for t in scenario.turns if t.supervisor]
+    settings = settings.model_copy(
+        update={"approvers": scripted_roster(scripted, settings.approvers)}
+    )
     model = ScriptedModel(script_steps(scenario), name=f"scenario {scenario.name}")
     clock = Clock()
     queue = QueueApprover(engine) if scenario.approver == "queue" else None

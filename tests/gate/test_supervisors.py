@@ -117,3 +117,39 @@ def test_chat_supervisor_must_be_the_os_user(monkeypatch, tmp_path):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     result = CliRunner().invoke(cli.app, ["chat", "--supervisor", "lee"])
     assert result.exit_code == 2 and "ANTHROPIC_API_KEY" in result.output  # got past the roster
+
+
+@pytest.mark.parametrize("approvers", [None, {"sam": ["agent"]}, {"sam": ["team-lead"]}])
+def test_a_decision_planted_in_the_store_does_not_hold_without_a_roster_entry(engine, approvers):
+    """Resume re-checks the decider against the roster: no roster or no role, no write."""
+    from sqlmodel import select
+
+    from agent.config import Settings
+    from agent.model.scripted import ScriptedModel
+    from agent.runtime import build_agent
+    from tests.test_loop import call, text, value
+    from tests.toy_domain import DOMAIN
+
+    settings = Settings(approvers=approvers)
+    model = ScriptedModel(
+        [call("set_value", {"name": "a", "value": 900}, "t1"), text("not done"), text("x")]
+    )
+    agent = build_agent(DOMAIN, settings, engine, model, approver=QueueApprover(engine))
+    agent.run("c1", "set a to 900")
+    paused = agent.run("c1", "yes")
+    assert paused.status == "paused" and paused.reason == "approval"
+    with Session(engine) as session, session.begin():  # written straight into the store
+        row = session.exec(select(ApprovalRow)).one()
+        request = ApprovalRequest.model_validate(row.request)
+        row.decision = {
+            "request_id": row.request_id,
+            "args_hash": request.args_hash,
+            "approved": True,
+            "by": "sam",
+            "role": request.role,
+            "reason": "trust me",
+        }
+        row.status = "approved"
+        session.add(row)
+    agent.resume("c1")
+    assert value(engine).value == after
