@@ -119,8 +119,12 @@ def test_chat_supervisor_must_be_the_os_user(monkeypatch, tmp_path):
     assert result.exit_code == 2 and "ANTHROPIC_API_KEY" in result.output  # got past the roster
 
 
-@pytest.mark.parametrize("approvers", [None, {"sam": ["agent"]}, {"sam": ["team-lead"]}])
-def test_a_decision_planted_in_the_store_does_not_hold_without_a_roster_entry(engine, approvers):
+@pytest.mark.parametrize(
+    ("approvers", "after"), [(None, 1), ({"sam": ["agent"]}, 1), ({"sam": ["team-lead"]}, 900)]
+)
+def test_a_decision_planted_in_the_store_does_not_hold_without_a_roster_entry(
+    engine, approvers, after
+):
     """Resume re-checks the decider against the roster: no roster or no role, no write."""
     from sqlmodel import select
 
