@@ -13,11 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.yaml_load import BoundedInputError, read_text_bounded
+
 DEFAULT_MODEL = "claude-sonnet-5-5"
 DEFAULT_GIST_MODEL = "claude-haiku-4-5"  # gists are short: a smaller, cheaper model
 CONFIG_FILE_NAME = "support-agent.toml"
 CONFIG_PATH_ENV = "SUPPORT_AGENT_CONFIG"
 API_KEY_ENV = "ANTHROPIC_API_KEY"
+MAX_CONFIG_BYTES = 1_000_000
+MAX_APPROVAL_EXPIRY_HOURS = 24 * 30  # a request older than a month is stale, never approvable
 
 
 class ConfigError(Exception):
@@ -60,7 +64,7 @@ class Settings(BaseModel):
     max_tool_calls_per_conversation: int = Field(50, gt=0)
     max_invalid_tool_calls: int = Field(3, ge=0)
     policy_path: Path | None = None
-    approval_expiry_hours: float = Field(24.0, gt=0)
+    approval_expiry_hours: float = Field(24.0, gt=0, le=MAX_APPROVAL_EXPIRY_HOURS)
     cache: bool = True
     requests_per_minute: int | None = Field(None, gt=0)
     input_tokens_per_minute: int | None = Field(None, gt=0)
@@ -181,11 +185,10 @@ def _file_layer(config_path: Path | None) -> Layer:
     if path is None:
         return {}, {}
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        data = tomllib.loads(read_text_bounded(path, MAX_CONFIG_BYTES))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, BoundedInputError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
     source = f"config file {path}"
     _reject_unknown(data, source)

@@ -6,21 +6,40 @@ import logging
 import os
 import re
 import sys
+import traceback
 from typing import Any
 
 from loguru import logger
 
 SECRET_PATTERNS = [
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]+"),
+    # Whole keys and the fragments a server echoes back ("sk-ant-api03-Ab1…xyz", "sk-ant-***").
+    re.compile(r"sk-ant-[A-Za-z0-9_\-*.…]+"),
     re.compile(r"(?i)(authorization:\s*bearer\s+)[^\s'\"]+"),
     re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
     re.compile(r"(?i)(api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
-    re.compile(r"(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]+:)[^@\s]+(@)"),
 ]
+# scheme://user:password@host — the password may itself hold '@', ':' or '/', so the
+# user part ends at the first ':' and the host starts after the LAST '@' of the token.
+URL_TOKEN = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s'\"<>]+)")
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    scheme, rest = match.group(1), match.group(2)
+    at = rest.rfind("@")
+    if at < 0 or ":" not in rest[:at]:
+        return match.group(0)
+    user = rest[:at].split(":", 1)[0]
+    return f"{scheme}{user}:[REDACTED]@{rest[at + 1 :]}"
+
+
+def redact_urls(text: str) -> str:
+    """Mask the password of every URL in the text (user and host stay readable)."""
+    return URL_TOKEN.sub(_mask_url, text)
 
 
 def redact(text: str) -> str:
     """Mask API keys, bearer tokens and database passwords in a string."""
+    text = redact_urls(text)
     for pattern in SECRET_PATTERNS:
         text = pattern.sub(
             lambda m: (
@@ -30,16 +49,25 @@ def redact(text: str) -> str:
             ),
             text,
         )
-    key = os.environ.get("ANTHROPIC_API_KEY")
-    if key and len(key) >= 8:
+    key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
+    if len(key) >= 8:
         text = text.replace(key, "[REDACTED]")
+    if len(key) >= 24:  # a server may echo only the end of a key
+        text = text.replace(key[-8:], "[REDACTED]")
     return text
 
 
 def _patch(record: Any) -> None:
-    record["message"] = redact(record["message"])
-    if record["exception"] is not None:
+    message = record["message"]
+    exception = record["exception"]
+    if exception is not None:
+        # The traceback is rendered here, redacted, instead of by the sink: exception
+        # text (a database URL in a driver error) would otherwise be written as is.
+        lines = traceback.format_exception(exception.type, exception.value, exception.traceback)
+        message = f"{message}\n{''.join(lines).rstrip()}"
+        record["exception"] = None
         record["extra"]["redacted"] = True
+    record["message"] = redact(message)
 
 
 SDK_LOGGERS = ("anthropic", "httpx2", "httpx", "httpcore")

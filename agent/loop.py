@@ -130,7 +130,7 @@ class Agent:
             said: list[AnyEvent] = [*verified, UserMessage(text=user_text)]
             if refusal is not None:  # over a customer limit: keep the message, answer politely
                 return [*said, ErrorOccurred(kind="budget", message=refusal.reason)], None
-            return [*said, *confirm.answer_events(log.state, user_text)], None
+            return [*said, *_answer(log.state, user_text)], None
 
         self._take(log, receive, create=True)
         if refusal is not None:
@@ -209,7 +209,10 @@ class Agent:
                 outcome = log.commit([*step.events, done]) or Resolved()
         match outcome:
             case Paused(kind="confirmation", summary=summary):
-                turn.replies.append(confirm.question(summary))
+                again = use.id in state.unclear_answers
+                turn.replies.append(
+                    (confirm.question_again if again else confirm.question)(summary)
+                )
                 return self._finish(turn, "paused", "confirmation", [summary])
             case Paused(summary=summary, request_id=request_id):
                 turn.replies.append(confirm.approval_notice(summary))
@@ -301,6 +304,15 @@ class Agent:
         return RunResult(
             turn.log.conversation_id, status, reply, turn.usage, reason, awaiting or []
         )
+
+
+def _answer(state: ConversationState, text: str) -> list[confirm.AnswerEvent]:
+    """The customer's message read as the answer to the one question they were shown."""
+    for use in state.pending:
+        asked = state.confirmation_asked.get(use.id)
+        if asked is not None and use.id not in state.confirmations:
+            return confirm.answer_events(asked, text)
+    return []
 
 
 def _stop(state: ConversationState) -> str | None:

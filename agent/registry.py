@@ -9,7 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
+from agent.bounds import MAX_DEPTH, MAX_STRING, MAX_VALUES, REJECTED_KEY, string_problems
 from agent.digest import json_sha256
+from agent.text import printable
 
 Effect = Literal["read", "write"]
 
@@ -80,9 +82,9 @@ class Tool:
         With a session the domain can state amounts (refund totals, price differences).
         """
         if self.summarize is not None:
-            return self.summarize(args, session)
+            return printable(self.summarize(args, session))
         rendered = ", ".join(f"{k}={v!r}" for k, v in args.model_dump().items())
-        return f"{self.name}({rendered})"
+        return printable(f"{self.name}({rendered})")
 
 
 class FieldProblem(BaseModel):
@@ -174,6 +176,23 @@ class ToolRegistry:
                     expected="object",
                     got=repr(raw)[:200],
                 )
+            ]
+        if REJECTED_KEY in raw:
+            return [
+                FieldProblem(
+                    field="(input)",
+                    problem=str(raw[REJECTED_KEY]),
+                    expected=f"a flat object (at most {MAX_DEPTH} levels, {MAX_VALUES} values)",
+                )
+            ]
+        if strings := string_problems(raw):
+            return [
+                FieldProblem(
+                    field=path,
+                    problem=problem,
+                    expected=f"plain text of at most {MAX_STRING} characters",
+                )
+                for path, problem in strings
             ]
         try:
             return tool.input_model.model_validate(raw)

@@ -51,7 +51,8 @@ def build_agent(
         approver=approver,
         max_invalid=settings.max_invalid_tool_calls,
         approval_hours=settings.approval_expiry_hours,
-        roster=settings.approvers,
+        # No [approvers] table: nobody's decision holds, even one written into the store.
+        roster=settings.approvers if settings.approvers is not None else {},
         clock=clock,
     )
     limits = Limits(

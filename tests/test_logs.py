@@ -30,6 +30,42 @@ def test_configured_logger_redacts(monkeypatch):
     assert seen and "zzzzzzzz" not in seen[0] and "[REDACTED]" in seen[0]
 
 
+PASSWORD = "p@ss:w/rd@123"
+
+
+def test_password_with_at_sign_never_leaks():
+    from agent.store.engine import redacted_url
+
+    url = f"postgresql://app:{PASSWORD}@db.internal:5432/prod"
+    for out in (redact(f"could not connect to {url}: refused"), redacted_url(url)):
+        for piece in ("p@ss", "w/rd", "rd@123", "123@db"):
+            assert piece not in out, out
+        assert "app:[REDACTED]@db.internal:5432/prod" in out
+
+
+def test_exception_text_in_debug_tracebacks_is_redacted():
+    configure_logging("DEBUG")
+    seen: list[str] = []
+    sink = logger.add(lambda m: seen.append(str(m)), level="DEBUG", format="{message}")
+    try:
+        try:
+            raise ConnectionError(f"postgresql://app:{PASSWORD}@db/prod is down")
+        except ConnectionError as exc:
+            logger.opt(exception=exc).debug("unhandled error")
+    finally:
+        logger.remove(sink)
+    assert seen and "ConnectionError" in seen[0] and "Traceback" in seen[0]
+    assert "p@ss" not in seen[0] and "[REDACTED]" in seen[0]
+
+
+def test_partial_keys_echoed_by_a_server_are_masked(monkeypatch):
+    key = "sk-ant-api03-" + "A" * 40 + "tail9876"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    echoed = "invalid x-api-key: sk-ant-api03-AAAA…tail9876 (also ***tail9876)"
+    out = redact(echoed)
+    assert "tail9876" not in out and "AAAA" not in out
+
+
 def test_sdk_std_logging_goes_through_redaction_without_request_bodies(monkeypatch):
     import logging
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from agent.cli.chat_screen import ChatScreen
     from agent.cli.live import LiveReply
     from agent.domain import Domain
-    from agent.gate.approvals import Approver
+    from agent.gate.approvals import Approver, Supervisor
     from agent.loop import Agent, RunResult
     from agent.model.client import ModelClient, TextCallback
 
@@ -80,6 +80,25 @@ def live_agent(
     return build_agent(dom, settings, engine, model, approver=approver_for(engine))
 
 
+def _terminal_supervisor(name: str, db: str | None) -> Supervisor:
+    """The supervisor at this terminal: must be the OS user, with roles from the roster."""
+    import getpass
+
+    from agent.cli.common import settings_for
+    from agent.gate.approvals import supervisor_from_roster
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError) as exc:
+        fail(f"cannot tell who is at this terminal: {exc}")
+    if name != user:
+        fail(f"--supervisor must be you ({user!r}), not {name!r}: approvers are not typed in")
+    try:
+        return supervisor_from_roster(name, settings_for(db).approvers)
+    except PermissionError as exc:
+        fail(str(exc))
+
+
 def chat(
     db: DbOption = None,
     domain: DomainOption = DEFAULT_DOMAIN,
@@ -95,9 +114,6 @@ def chat(
             help="Approve at this terminal as NAME (else: the approval queue).", show_default=False
         ),
     ] = None,
-    supervisor_role: Annotated[
-        str, typer.Option(help="The role --supervisor holds.")
-    ] = "team-lead",
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show tool calls, gate decisions and results.")
     ] = False,
@@ -106,21 +122,27 @@ def chat(
     import uuid
 
     from rich.console import Console
+    from rich.text import Text
 
     from agent.cli.chat_screen import ChatScreen, ObservedModel, show_history
     from agent.cli.live import LiveReply
     from agent.gate.approvals import ConsoleApprover, QueueApprover
     from agent.logs import configure_logging
     from agent.store.engine import redacted_url
+    from agent.text import printable
 
     console = Console()
     cid = conversation or f"chat-{uuid.uuid4().hex[:8]}"
     screens: list[ChatScreen] = []
 
+    at_terminal = _terminal_supervisor(supervisor, db) if supervisor else None
+
     def approver_for(engine: Engine) -> Approver:
-        if supervisor:
-            return ConsoleApprover(supervisor, supervisor_role, console.input, console.print)
-        return QueueApprover(engine)
+        queue = QueueApprover(engine)
+        if at_terminal is None:
+            return queue
+        show = lambda text: console.print(Text(printable(text)), highlight=False)  # noqa: E731
+        return ConsoleApprover(at_terminal, console.input, show, fallback=queue)
 
     def wrap(model: ModelClient, engine: Engine) -> ModelClient:
         screens.append(ChatScreen(console, engine, cid, verbose))
@@ -156,12 +178,16 @@ def _talk(console: Console, screen: ChatScreen, agent: Agent, cid: str, live: Li
 
     from agent.store.lease import ConversationBusy
 
+    answer: str | None = None  # the structured [y/N] answer to a confirmation, if any
     while True:
-        try:
-            text = console.input("[bold cyan]you>[/] ").strip()
-        except EOFError:
-            console.print()  # Ctrl-D: the shell prompt must not land after "you>"
-            text = ""
+        if answer is not None:
+            text, answer = answer, None
+        else:
+            try:
+                text = console.input("[bold cyan]you>[/] ").strip()
+            except EOFError:
+                console.print()  # Ctrl-D: the shell prompt must not land after "you>"
+                text = ""
         if not text:
             console.print(
                 f"[dim]bye; continue later with `support-agent chat --conversation {cid}`[/]",
@@ -177,7 +203,27 @@ def _talk(console: Console, screen: ChatScreen, agent: Agent, cid: str, live: Li
         screen.show_new_events()
         if result.reason in ("api_unavailable", "customer_limit"):
             console.print(Text(result.reply.rsplit("\n\n", 1)[-1]))  # the loop's own words
+        if result.status == "paused" and result.reason == "confirmation":
+            answer = _ask_confirmation(console, result.awaiting)
+            if answer is None:
+                answer = ""  # Ctrl-D at the question: end like an empty line
+            continue
         _say_status(console, result)
+
+
+def _ask_confirmation(console: Console, summaries: list[str]) -> str | None:
+    """The structured answer to a pending confirmation: "yes" only for an explicit y."""
+    from rich.text import Text
+
+    from agent.text import printable
+
+    summary = summaries[0] if summaries else "the action above"
+    prompt = Text.assemble(("Please confirm: ", "yellow"), printable(summary), " [y/N] ")
+    try:
+        reply = console.input(prompt).strip().lower()
+    except EOFError:
+        return None
+    return "yes" if reply in {"y", "yes"} else "no"
 
 
 def _say_status(console: Console, result: RunResult) -> None:

@@ -51,8 +51,10 @@ def fail(message: str, code: int = 2) -> NoReturn:
     from rich.console import Console
     from rich.text import Text
 
+    from agent.text import printable
+
     err = Console(stderr=True, soft_wrap=True, highlight=False)
-    err.print(Text.assemble(("error:", "red"), " ", message))
+    err.print(Text.assemble(("error:", "red"), " ", printable(message)))
     raise typer.Exit(code)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from agent.cli.common import DEFAULT_DOMAIN, command_group
+from agent.text import printable
 
 if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
     from agent.gate.policy import Policy
@@ -34,7 +35,7 @@ def _fail(message: str) -> typer.Exit:
     from rich.console import Console
     from rich.text import Text
 
-    Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="red"))
+    Console(stderr=True, soft_wrap=True).print(Text(printable(f"error: {message}"), style="red"))
     return typer.Exit(code=2)
 
 
@@ -113,18 +114,20 @@ def explain(
                                _json_object("--facts", facts))  # fmt: skip
     out = Console()
     style = VERDICT_STYLE[decision.verdict]
-    out.print(f"verdict: [{style}]{decision.verdict}[/{style}]", highlight=False)
-    out.print(f"role: {decision.role or '-'}", highlight=False)
+    out.print(Text.assemble("verdict: ", (decision.verdict, style)), highlight=False)
+    out.print(Text(printable(f"role: {decision.role or '-'}")), highlight=False)
     for reason in decision.reasons:
-        out.print(Text(f"reason: {reason}"))
-    table = Table(title=f"{tool} ({effect}) against {file}")
+        out.print(Text(printable(f"reason: {reason}")))
+    table = Table(title=Text(printable(f"{tool} ({effect}) against {file}")))
     table.add_column("rule")
     table.add_column("verdict")
     table.add_column("matched")
     table.add_column("why")
     for check in decision.explain:
         mark = Text("yes", style="green") if check.matched else Text("no", style="dim")
-        table.add_row(check.rule_id, check.verdict, mark, Text(check.why))
+        table.add_row(
+            Text(printable(check.rule_id)), Text(check.verdict), mark, Text(printable(check.why))
+        )
     out.print(table)
 
 

@@ -1,4 +1,10 @@
-"""Readable rendering of transcript events for the terminal (rich)."""
+"""Readable rendering of transcript events for the terminal (rich).
+
+Every string that came from the model, the customer, a tool or a file is untrusted: it
+goes into a rich `Text` as plain text (never parsed as markup) after `printable()` has
+removed control and bidirectional characters, so `[/x]` or `[black on black]` print as
+written and rendering stays linear in the length of the text.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,16 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
+from agent.text import printable
 from agent.transcript.events import (
     ApprovalDecided,
     ApprovalRequested,
     ConfirmationDeclined,
     ConfirmationGiven,
     ConfirmationRequested,
+    ConfirmationUnclear,
     ErrorOccurred,
     GateDecided,
     ModelRequested,
@@ -27,6 +35,7 @@ from agent.transcript.events import (
 )
 
 VERDICT_STYLE = {"allow": "green", "confirm": "yellow", "approve": "magenta", "deny": "red"}
+SHOWN_CHARS = 4000  # longer texts are cut when shown (the transcript keeps them whole)
 
 
 def _short(value: Any, limit: int = 400) -> str:
@@ -34,61 +43,81 @@ def _short(value: Any, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
-def event_line(ev: object, verbose: bool = False) -> str | None:  # noqa: C901 - one arm per type
-    """One rich-markup line for an event, or None when it is not worth showing."""
+def _plain(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """Untrusted text as shown: cut to `limit`, no control or bidirectional characters."""
+    return printable(_short(value if isinstance(value, str) else str(value), limit))
+
+
+def _line(label: str, style: str, *parts: str | tuple[str, str]) -> Text:
+    """A labelled line; plain `str` parts are untrusted text, never markup."""
+    line = Text.assemble((f"{label:<9}", style), " ")
+    for part in parts:
+        if isinstance(part, tuple):
+            line.append(_plain(part[0]), style=part[1])
+        else:
+            line.append(_plain(part))
+    return line
+
+
+def _response(ev: ModelResponded, verbose: bool) -> Text | None:
+    message = ev.message
+    parts: list[str | tuple[str, str]] = [message.text()] if message.text() else []
+    for block in message.content:
+        if block.get("type") not in ("text", "tool_use"):
+            parts.append((f" <{block.get('type')} block>", "dim"))
+    if verbose:
+        usage = message.usage
+        parts.append(
+            (
+                f" ({usage.input_tokens} in / {usage.output_tokens} out, "
+                f"stop {message.stop_reason})",
+                "dim",
+            )
+        )
+    return _line("assistant", "bold green", *parts) if parts else None
+
+
+def event_line(ev: object, verbose: bool = False) -> Text | None:  # noqa: C901 - one arm per type
+    """One line for an event, or None when it is not worth showing."""
     match ev:
         case UserMessage(text=text):
-            return f"[bold cyan]customer[/]  {escape(text)}"
+            return _line("customer", "bold cyan", text)
         case ModelRequested():
             if not verbose:
                 return None
-            return f"[dim]request   {ev.model}, {ev.message_count} messages[/]"
-        case ModelResponded(message=message):
-            parts = [escape(message.text())] if message.text() else []
-            for block in message.content:
-                if block.get("type") not in ("text", "tool_use"):
-                    parts.append(f"[dim]<{escape(str(block.get('type')))} block>[/]")
-            usage = message.usage
-            tail = (
-                (
-                    f" [dim]({usage.input_tokens} in / {usage.output_tokens} out, "
-                    f"stop {message.stop_reason})[/]"
-                )
-                if verbose
-                else ""
-            )
-            return f"[bold green]assistant[/] {' '.join(parts)}{tail}" if parts or tail else None
+            return _line("request", "dim", (f"{ev.model}, {ev.message_count} messages", "dim"))
+        case ModelResponded():
+            return _response(ev, verbose)
         case ToolCalled(name=name):
-            return f"[blue]tool call[/] {name} {escape(_short(ev.input))}"
+            return _line("tool call", "blue", f"{name} ", _short(ev.input))
         case ValidationFailed(errors=errors):
             fields = ", ".join(f"{e.field}: {e.problem}" for e in errors)
-            return f"[red]invalid[/]   {ev.name}: {escape(fields)}"
+            return _line("invalid", "red", f"{ev.name}: {fields}")
         case GateDecided(verdict=verdict):
-            style = VERDICT_STYLE[verdict]
             rules = ", ".join(ev.rules) or "default"
-            return f"[{style}]gate      {verdict}[/] {ev.name} [dim]({escape(rules)})[/]"
+            return _line("gate", VERDICT_STYLE[verdict], (f"{verdict} ", VERDICT_STYLE[verdict]),
+                         f"{ev.name} ", (f"({rules})", "dim"))  # fmt: skip
         case ConfirmationRequested(summary=summary):
-            return f"[yellow]confirm?[/]  {escape(summary)}"
+            return _line("confirm?", "yellow", summary)
         case ConfirmationGiven():
-            return "[yellow]confirmed[/] by the customer"
+            return _line("confirmed", "yellow", "by the customer")
         case ConfirmationDeclined():
-            return "[yellow]declined[/]  by the customer"
+            return _line("declined", "yellow", "by the customer")
+        case ConfirmationUnclear():
+            return _line("unclear", "yellow", "answer; the customer is asked again")
         case ApprovalRequested():
-            return f"[magenta]approval?[/] {ev.request_id} needs {ev.role}: {escape(ev.summary)}"
+            return _line("approval?", "magenta", f"{ev.request_id} needs {ev.role}: {ev.summary}")
         case ApprovalDecided():
             word = "approved" if ev.approved else "refused"
-            return (
-                f"[magenta]{word:<9}[/] {ev.request_id} by {escape(ev.by)} ({ev.role})"
-                f" {escape(ev.reason)}"
-            )
+            return _line(word, "magenta", f"{ev.request_id} by {ev.by} ({ev.role}) {ev.reason}")
         case ToolResulted():
-            style = "red" if ev.is_error else "blue"
-            return f"[{style}]result[/]    {ev.name}: {escape(_short(ev.content))}"
+            return _line("result", "red" if ev.is_error else "blue", f"{ev.name}: ",
+                         _short(ev.content))  # fmt: skip
         case ErrorOccurred():
-            return f"[bold red]error[/]     {ev.kind}: {escape(ev.message)}"
+            return _line("error", "bold red", f"{ev.kind}: {ev.message}")
         case RunFinished():
-            reason = f" ({escape(ev.reason)})" if ev.reason else ""
-            return f"[dim]── {ev.status}{reason}[/]"
+            reason = f" ({ev.reason})" if ev.reason else ""
+            return _line("──", "dim", (f"{ev.status}{_plain(reason)}", "dim"))
     return None
 
 
@@ -97,5 +126,5 @@ def print_events(console: Console, events: list[StoredEvent], verbose: bool = Fa
     for stored in events:
         line = event_line(stored.event, verbose)
         if line is not None:
-            prefix = f"[dim]{stored.seq:>4}[/] " if verbose else ""
+            prefix = Text(f"{stored.seq:>4} ", style="dim") if verbose else Text()
             console.print(prefix + line, highlight=False)

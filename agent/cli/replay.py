@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agent.cli.common import DEFAULT_DOMAIN, DomainOption, command_group, fail, settings_for
+from agent.text import printable
 
 if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
     from rich.console import Console
@@ -54,7 +55,7 @@ def print_report(report: ReplayReport) -> None:
 
     console = _console()
     for warning in report.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+        console.print(Text(printable(f"warning: {warning}"), style="yellow"))
     divergence = report.divergence
     if divergence is None:
         console.print(
@@ -65,11 +66,11 @@ def print_report(report: ReplayReport) -> None:
             )
         )
         return
-    console.print(Text(f"DIVERGED at {divergence.where()}", style="bold red"))
-    console.print(divergence.message)
+    console.print(Text(printable(f"DIVERGED at {divergence.where()}"), style="bold red"))
+    console.print(Text(printable(divergence.message)))
     styles = {"-": "red", "+": "green", "@": "cyan"}
     for line in divergence.diff().split("\n"):
-        console.print(Text(line, style=styles.get(line[:1], "")))
+        console.print(Text(printable(line), style=styles.get(line[:1], "")))
 
 
 def replay(
@@ -138,10 +139,12 @@ def from_transcript(
 
     console = _console()
     for warning in conversion.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+        console.print(Text(printable(f"warning: {warning}"), style="yellow"))
     output.write_text(conversion.yaml(), encoding="utf-8")
     turns = len(conversion.document["turns"])
-    console.print(f"wrote {output} ({turns} turns); check it with: support-agent run {output}")
+    console.print(
+        Text(f"wrote {output} ({turns} turns); check it with: support-agent run {output}")
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,13 @@ def run(
     ] = False,
     domain: DomainOption = DEFAULT_DOMAIN,
     verbose: VerboseOption = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Policy file (else SUPPORT_AGENT_POLICY/config, the scenario's, the domain's).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a scripted scenario offline: exit 0 if all expectations hold, 1 if not, 2 if invalid."""
     from rich.console import Console
@@ -46,9 +53,11 @@ def run(
     from agent.cli.render import print_events
     from agent.domain import load_domain
     from agent.gate.policy_file import PolicyError
+    from agent.replay.own_store import NotScratch
     from agent.replay.scenario import ScenarioError, load_scenario
     from agent.replay.scenario_run import run_scenario
     from agent.store.engine import redacted_url
+    from agent.text import printable
 
     console = Console()
     try:
@@ -61,9 +70,9 @@ def run(
     url = store_url(db, "create") if db is not None else None
     if keep:
         url = f"sqlite:///{kept_db_path(scenario.name)}"
-    console.rule(f"scenario {scenario.name}")
+    console.rule(Text(printable(f"scenario {scenario.name}")))
     if scenario.description:
-        console.print(Text(scenario.description.strip(), style="dim"))
+        console.print(Text(printable(scenario.description.strip()), style="dim"))
     try:
         outcome = run_scenario(
             scenario,
@@ -71,13 +80,14 @@ def run(
             settings_for(),
             db_url=url,
             printer=lambda evs: print_events(console, evs, verbose),
+            policy=policy,
         )
-    except (ScenarioError, PolicyError) as exc:
+    except (ScenarioError, PolicyError, NotScratch) as exc:
         fail(str(exc))
     if outcome.failures:
         console.print(f"[bold red]FAILED[/] {len(outcome.failures)} expectation(s):")
         for failure in outcome.failures:
-            console.print(Text.assemble(("  - ", "red"), failure))
+            console.print(Text.assemble(("  - ", "red"), printable(failure)))
     else:
         console.print(Text.assemble(("PASSED", "bold green"), f" {scenario.name}"))
     cid = outcome.conversation_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agent.cli.common import DbOption, JsonOption, VerboseOption, command_group, fail, settings_for
-from agent.gate.approvals import NO_ROSTER, ApprovalRow, QueueApprover, Supervisor
+from agent.gate.approvals import ApprovalRow, QueueApprover, Supervisor, supervisor_from_roster
 from agent.store.tables import Conversation
 from agent.transcript.events import export_lines, load
 from agent.transcript.redact import redact_transcript
@@ -201,15 +202,21 @@ def show_request(
         json.dumps(
             {"status": rows[0].status, "request": rows[0].request, "decision": rows[0].decision},
             default=str,
-        )
+        ),
+        ensure_ascii=True,  # bidirectional and control characters shown as \u escapes
     )
 
 
-def _decide(request_id: str, db: str | None, approved: bool, by: str, reason: str) -> None:
-    roster = settings_for(db).approvers
-    if roster is None:
-        fail(NO_ROSTER)
-    supervisor = Supervisor(by, frozenset(roster.get(by, [])))  # roles from config, not flags
+def current_supervisor(db: str | None) -> Supervisor:
+    """The operating-system user, with the roles the [approvers] roster gives them; or exit 2."""
+    try:
+        return supervisor_from_roster(getpass.getuser(), settings_for(db).approvers)
+    except (PermissionError, OSError, KeyError) as exc:  # getuser raises OSError/KeyError
+        fail(str(exc))
+
+
+def _decide(request_id: str, db: str | None, approved: bool, reason: str) -> None:
+    supervisor = current_supervisor(db)
     try:
         row = _queue(db, "write").record(
             request_id, approved=approved, supervisor=supervisor, reason=reason
@@ -217,9 +224,13 @@ def _decide(request_id: str, db: str | None, approved: bool, by: str, reason: st
     except (LookupError, ValueError, PermissionError) as exc:
         fail(str(exc))
     role = (row.decision or {}).get("role", "")
+    from rich.text import Text
+
     _console().print(
-        f"{row.request_id}: {row.status} by {by} ({role}); "
-        f"run `support-agent resume {row.conversation_id}` to continue"
+        Text(
+            f"{row.request_id}: {row.status} by {supervisor.name} ({role}); "
+            f"run `support-agent resume {row.conversation_id}` to continue"
+        )
     )
 
 
@@ -228,12 +239,11 @@ def approve(
     request_id: Annotated[
         str, typer.Argument(help="The request's id (apr_…).", show_default=False)
     ],
-    by: Annotated[str, typer.Option("--by", help="Your name in the [approvers] roster.")],
     db: DbOption = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the transcript).")] = "",
 ) -> None:
-    """Approve a pending request (bound to its exact arguments)."""
-    _decide(request_id, db, True, by, reason)
+    """Approve a pending request as yourself (the OS user, roles from [approvers] in config)."""
+    _decide(request_id, db, True, reason)
 
 
 @approvals_app.command("deny")
@@ -241,9 +251,8 @@ def deny(
     request_id: Annotated[
         str, typer.Argument(help="The request's id (apr_…).", show_default=False)
     ],
-    by: Annotated[str, typer.Option("--by", help="Your name in the [approvers] roster.")],
     reason: Annotated[str, typer.Option("--reason", help="Why; the model is told.")],
     db: DbOption = None,
 ) -> None:
-    """Deny a pending request with a reason the model will be told."""
-    _decide(request_id, db, False, by, reason)
+    """Deny a pending request as yourself, with a reason the model will be told."""
+    _decide(request_id, db, False, reason)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -17,15 +17,6 @@ from sqlmodel import Session, SQLModel, select
 from agent.clock import utcnow
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
-NO_ROSTER = "no approvers are configured: add an [approvers] table (name = [roles]) to the config"
-
-
-@dataclass(frozen=True)
-class Supervisor:
-    """An authenticated person who may decide approvals; roles come from configuration, never from the request."""  # noqa: E501
-
-    name: str
-    roles: frozenset[str]
 
 
 class ApprovalRequest(BaseModel):
@@ -55,6 +46,44 @@ class ApprovalDecision(BaseModel):
     role: str
     reason: str = ""
     decided_at: datetime = Field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Supervisor:
+    """An authenticated approver; the roles come from configuration, never from the request."""
+
+    name: str
+    roles: frozenset[str]
+
+
+NO_ROSTER = (
+    "no approvers are configured, so nobody can approve: add an [approvers] table to the "
+    'config file (support-agent.toml), one line per person, e.g. lee = ["team-lead"]'
+)
+
+
+def supervisor_from_roster(name: str, roster: Mapping[str, list[str]] | None) -> Supervisor:
+    """The supervisor `name` with the roles the [approvers] roster gives them; refuses strangers."""
+    if not roster:
+        raise PermissionError(NO_ROSTER)
+    roles = frozenset(roster.get(name, []))
+    if not roles:
+        raise PermissionError(
+            f"{name!r} is not in the [approvers] table of the config file, so cannot approve"
+        )
+    return Supervisor(name=name, roles=roles)
+
+
+def scripted_roster(
+    decisions: Iterable[tuple[str, str]], base: Mapping[str, list[str]] | None = None
+) -> dict[str, list[str]]:
+    """`base` plus a grant of each scripted (name, role): for scenario and replay stores only."""
+    roster = {name: list(roles) for name, roles in (base or {}).items()}
+    for name, role in decisions:
+        roster.setdefault(name, [])
+        if role not in roster[name]:
+            roster[name].append(role)
+    return roster
 
 
 class Approver(Protocol):
@@ -125,15 +154,25 @@ class ScriptedApprover:
 
 @dataclass
 class ConsoleApprover:
-    """Asks a supervisor at the terminal; input and output are injected callables."""
+    """Asks a supervisor at the terminal; input and output are injected callables.
 
-    by: str
-    role: str
+    A request for a role the supervisor does not hold goes to `fallback` (the queue),
+    so the person who does hold it can still decide.
+    """
+
+    supervisor: Supervisor
     ask: Callable[[str], str]
     show: Callable[[str], None]
+    fallback: Approver | None = None
 
     def decide(self, request: ApprovalRequest) -> ApprovalDecision | None:
         """Show the request with its facts and reasons, then read approve/deny and a reason."""
+        if request.role not in self.supervisor.roles:
+            self.show(
+                f"Approval needed from a {request.role}; {self.supervisor.name} does not hold "
+                "that role, so it waits in the approval queue."
+            )
+            return self.fallback.decide(request) if self.fallback else None
         self.show(
             f"Approval needed ({request.role}): {request.summary}\n"
             f"  tool: {request.tool} {json.dumps(request.input, sort_keys=True)}\n"
@@ -146,8 +185,8 @@ class ConsoleApprover:
             request_id=request.request_id,
             args_hash=request.args_hash,
             approved=answer in {"y", "yes"},
-            by=self.by,
-            role=self.role,
+            by=self.supervisor.name,
+            role=request.role,
             reason=reason,
         )
 

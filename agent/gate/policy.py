@@ -64,6 +64,8 @@ class Decision:
     def deciding_reasons(self) -> list[str]:
         """Reasons of the rules whose verdict won (what the model or approver is told)."""
         winners = {c.rule_id for c in self.explain if c.matched and c.verdict == self.verdict}
+        if not winners:  # a default or an evaluation error: no rule list to align with
+            return self.reasons
         chosen = [r for rid, r in zip(self.rules, self.reasons, strict=True) if rid in winners]
         return chosen or self.reasons
 

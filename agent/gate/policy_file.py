@@ -24,6 +24,7 @@ from referencing.jsonschema import DRAFT202012
 from agent.gate.policy import Policy, Rule
 from agent.gate.policy_words import PathParts, clip, dotted, suggest
 from agent.registry import Effect
+from agent.yaml_load import BoundedInputError, load_yaml, read_text_bounded
 
 _SUBSCHEMA = frozenset({
     "additionalProperties", "propertyNames", "if", "then", "else", "not", "items", "contains",
@@ -88,8 +89,8 @@ def load_policy(path: str | Path) -> Policy:
     """Read, parse and validate a policy file; raises PolicyError on any problem."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text_bounded(Path(path))
+    except (OSError, UnicodeDecodeError, BoundedInputError) as exc:
         raise PolicyError(source, f"cannot read the file: {exc}") from exc
     return loads_policy(text, source)
 
@@ -97,7 +98,9 @@ def load_policy(path: str | Path) -> Policy:
 def loads_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate policy YAML text; `source` names it in errors."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        data = load_yaml(text, source, _StrictLoader)  # a SafeLoader subclass, bounded
+    except BoundedInputError as exc:
+        raise PolicyError(source, str(exc).removeprefix(f"{source}: ")) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -14,6 +14,7 @@ from loguru import logger
 from sqlalchemy.engine import Engine
 
 from agent.config import Settings, require_api_key
+from agent.logs import redact
 from agent.model.breaker import breaker_for
 from agent.model.client import (
     AssistantMessage,
@@ -168,7 +169,8 @@ class AnthropicModel:
         self._client.close()
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "[REDACTED]") if self._secret else text
+        """No key, no fragment of one (servers echo partial keys), no URL password."""
+        return redact(text.replace(self._secret, "[REDACTED]") if self._secret else text)
 
 
 STATUS_KINDS: dict[int, ModelErrorKind] = {

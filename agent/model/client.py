@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.bounds import bounded
 
 Block = dict[str, Any]
 Role = Literal["user", "assistant"]
@@ -162,6 +164,19 @@ class AssistantMessage(BaseModel):
     stop_reason: str | None = None
     stop_sequence: str | None = None
     usage: Usage = Field(default_factory=Usage)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _bound_tool_inputs(cls, content: Any) -> Any:
+        """A tool_use input too deep or too large to record becomes a stand-in the gate refuses."""
+        if not isinstance(content, list):
+            return content
+        return [
+            {**block, "input": bounded(block.get("input"))}
+            if isinstance(block, dict) and block.get("type") == "tool_use"
+            else block
+            for block in content
+        ]
 
     def blocks_of(self, block_type: str) -> list[Block]:
         """Content blocks of one type, in order."""

@@ -32,6 +32,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "confirmation_requested": ("tool_use_id", "summary"),
     "confirmation_given": ("tool_use_id", "text"),
     "confirmation_declined": ("tool_use_id", "text"),
+    "confirmation_unclear": ("tool_use_id", "text"),
     "approval_requested": ("tool_use_id", "role", "summary", "reasons"),
     "approval_decided": ("tool_use_id", "approved", "by", "role", "reason"),
     "tool_result": (

@@ -23,6 +23,7 @@ from sqlmodel import Session, SQLModel
 
 from agent.config import Settings
 from agent.domain import Domain
+from agent.gate.approvals import scripted_roster
 from agent.gate.policy import Policy
 from agent.loop import Agent
 from agent.model.client import ModelRequest
@@ -37,6 +38,7 @@ from agent.replay.model import (
     recorded_replies,
     split_segments,
 )
+from agent.replay.own_store import NotScratch, claim_scratch
 from agent.runtime import build_agent, domain_policy, file_sha256
 from agent.store.engine import make_engine
 from agent.store.tables import Conversation
@@ -174,7 +176,13 @@ def seed_store(domain: Domain, engine: Engine, data: DataRef) -> None:
         if any(domain.snapshot(session).values()):
             return
         if data.file:
-            domain.import_file(session, Path(data.file))
+            try:
+                domain.import_file(session, Path(data.file))
+            except (ValueError, OSError) as exc:  # JSON and validation errors are ValueErrors
+                first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                raise ReplayError(
+                    f"{data.file} is not a usable {domain.name} data file: {first}"
+                ) from exc
         else:
             domain.seed_demo(session, data.demo_seed or 0)
 
@@ -243,8 +251,13 @@ class Replayer:
                 if isinstance(stored.event, ApprovalDecided):
                     approver.add(seg.index, stored.event)
         model = ReplayModel(recorded_replies(self.events), check=self._check)
+        recorded = [(e.event.by, e.event.role) for e in self.events
+                    if isinstance(e.event, ApprovalDecided)]  # fmt: skip
+        settings = self.settings.model_copy(
+            update={"approvers": scripted_roster(recorded, self.settings.approvers)}
+        )
         agent = self.agent = build_replay_agent(
-            self.domain, self.settings, self.engine, model, approver, policy, clock, data
+            self.domain, settings, self.engine, model, approver, policy, clock, data
         )
         report = ReplayReport(self.cid, len(self.requests), warnings=warnings)
         if snapshots:
@@ -338,6 +351,10 @@ def replay_transcript(
     with tempfile.TemporaryDirectory(prefix="support-agent-replay-") as tmp:
         engine = make_engine(db_url) if db_url else scratch_engine(Path(tmp) / "replay.db")
         try:
+            try:
+                claim_scratch(engine, domain, "support-agent replay")
+            except NotScratch as exc:
+                raise ReplayError(str(exc)) from exc
             with Session(engine) as session:
                 if session.get(Conversation, cid) is not None:
                     raise ReplayError(

@@ -21,6 +21,7 @@ from agent.transcript.events import (
     ToolResulted,
     ValidationFailed,
 )
+from agent.yaml_load import BoundedInputError, load_yaml, read_text_bounded
 
 
 class ScenarioError(Exception):
@@ -141,9 +142,13 @@ def _where(path: Any) -> str:
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file; ScenarioError names the file and the field."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(read_text_bounded(path), str(path))
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text: {exc.reason}") from exc
+    except BoundedInputError as exc:
+        raise ScenarioError(str(exc)) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

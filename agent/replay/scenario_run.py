@@ -20,9 +20,11 @@ from agent.gate.approvals import (
     QueueApprover,
     ScriptedApprover,
     Supervisor,
+    scripted_roster,
 )
 from agent.loop import Agent, RunResult
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
+from agent.replay.own_store import claim_scratch, is_scratch
 from agent.replay.scenario import Clock, Outcome, Scenario, ScenarioError, Turn, check
 from agent.replay.scratch import scratch_store
 from agent.runtime import build_agent, domain_policy, file_sha256
@@ -69,22 +71,33 @@ def seed(domain: Domain, engine: Engine, scenario: Scenario) -> None:
             path = scenario.resolve(scenario.data["file"])
             if not path.exists():
                 raise ScenarioError(f"{scenario.path}: field data.file: {path} does not exist")
-            domain.import_file(session, path)
+            try:
+                domain.import_file(session, path)
+            except (ValueError, OSError) as exc:  # JSON and validation errors are ValueErrors
+                first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                raise ScenarioError(
+                    f"{scenario.path}: field data.file: {path} is not a usable "
+                    f"{domain.name} data file: {first}"
+                ) from exc
         else:
             domain.seed_demo(session, int(scenario.data.get("demo_seed", 0)))
 
 
 def _decide_oldest(queue: QueueApprover, turn: Turn, cid: str, clock: Clock) -> None:
     assert turn.supervisor is not None
+    if not is_scratch(queue.engine):
+        raise ScenarioError("scripted supervisor decisions are accepted only in a scratch store")
     pending = [r for r in queue.list("pending") if r.conversation_id == cid]
     if not pending:
         raise ScenarioError("a supervisor turn found no pending approval request")
     row: ApprovalRow = pending[0]
     decision = turn.supervisor
+    # A scripted supervisor is trusted only because this store is the scenario's own scratch.
+    scripted = Supervisor(name=decision.by, roles=frozenset({decision.role}))
     queue.record(
         row.request_id,
         approved=decision.approved,
-        supervisor=Supervisor(decision.by, frozenset({decision.role})),  # the script's person
+        supervisor=scripted,
         reason=decision.reason,
         now=clock(),
     )
@@ -109,17 +122,28 @@ def run_scenario(
     settings: Settings,
     db_url: str | None = None,
     printer: Printer | None = None,
+    policy: Path | None = None,
 ) -> Outcome:
-    """Play every turn, print as it goes, and return the outcome with failed expectations."""
+    """Play every turn, print as it goes, and return the outcome with failed expectations.
+
+    The policy is `policy`, else the configured one (SUPPORT_AGENT_POLICY, config file),
+    else the scenario's, else the domain's. A `db_url` store must be empty or one that a
+    regression tool made (NotScratch otherwise).
+    """
     with tempfile.TemporaryDirectory(prefix="support-agent-") as tmp:
+        given = db_url is not None
         if db_url is None:  # a scratch store: a copy of one seeded moments ago
             db_url = scratch_store(Path(tmp) / "scenario.db", _template_key(domain, scenario),
                                    lambda url: _seed_new(domain, url, scenario))  # fmt: skip
-        else:
-            _seed_new(domain, db_url, scenario)
         engine = make_engine(db_url)
         try:
-            return _run(scenario, domain, settings, engine, printer)
+            claim_scratch(engine, domain, "support-agent run")
+            if given:
+                seed(domain, engine, scenario)
+            chosen = policy or settings.policy_path
+            if chosen is None and scenario.policy:
+                chosen = scenario.resolve(scenario.policy)
+            return _run(scenario, domain, settings, engine, printer, chosen)
         finally:
             engine.dispose()
 
@@ -127,6 +151,7 @@ def run_scenario(
 def _seed_new(domain: Domain, url: str, scenario: Scenario) -> None:
     engine = make_engine(url)
     try:
+        claim_scratch(engine, domain, "support-agent run")  # the template is a scratch store
         seed(domain, engine, scenario)
     finally:
         engine.dispose()
@@ -138,9 +163,19 @@ def _template_key(domain: Domain, scenario: Scenario) -> dict[str, object]:
 
 
 def _run(
-    scenario: Scenario, domain: Domain, settings: Settings, engine: Engine, printer: Printer | None
+    scenario: Scenario,
+    domain: Domain,
+    settings: Settings,
+    engine: Engine,
+    printer: Printer | None,
+    policy_path: Path | None,
 ) -> Outcome:
-    policy = domain_policy(domain, scenario.resolve(scenario.policy) if scenario.policy else None)
+    policy = domain_policy(domain, policy_path)
+    scripted = [(d.by, d.role) for d in scenario.approvals]
+    scripted += [(t.supervisor.by, t.supervisor.role) for t in scenario.turns if t.supervisor]
+    settings = settings.model_copy(
+        update={"approvers": scripted_roster(scripted, settings.approvers)}
+    )
     model = ScriptedModel(script_steps(scenario), name=f"scenario {scenario.name}")
     clock = Clock()
     queue = QueueApprover(engine) if scenario.approver == "queue" else None

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
+from agent.logs import redact_urls
 from agent.store import tables as _tables  # noqa: F401 - registers the tables' metadata
 from agent.store.migrations import migrate
 
@@ -144,10 +145,5 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
 
 
 def redacted_url(url: str) -> str:
-    """The URL with any password masked, for logs and messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(normalize_url(url)).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database url>"
+    """The URL with any password masked (even one holding '@'), for logs and messages."""
+    return redact_urls(normalize_url(url))

@@ -125,6 +125,15 @@ class ConfirmationDeclined(BaseModel):
     text: str
 
 
+class ConfirmationUnclear(BaseModel):
+    """The customer's answer was neither a clear yes nor a clear no; they are asked again."""
+
+    type: Literal["confirmation_unclear"] = "confirmation_unclear"
+    tool_use_id: str
+    args_hash: str
+    text: str
+
+
 class ApprovalRequested(BaseModel):
     """A supervisor with `role` must approve this exact action."""
 
@@ -194,6 +203,7 @@ AnyEvent = Annotated[
     | ConfirmationRequested
     | ConfirmationGiven
     | ConfirmationDeclined
+    | ConfirmationUnclear
     | ApprovalRequested
     | ApprovalDecided
     | ToolResulted

@@ -5,8 +5,12 @@ method ids and customer ids by the keys they sit under (in tool inputs, tool
 results, facts), including JSON held in strings. Every value found is then masked
 wherever it appears (model text, customer messages, summaries, reasons), and the
 same value always gets the same mask: `email_1@redacted.example`, `name_3`,
-`address_2`, `payment_1`, `customer_4`. Hashes in the transcript are left as they
-are; a redacted transcript is for reading, not for replay.
+`address_2`, `payment_1`, `customer_4`, `card_1`, `phone_1`. Beyond whole values it also
+masks what gives a person away in pieces: phone numbers found by pattern, the street name
+of an address line without its number, the name stems in email local parts and customer
+ids (`omar.khan@…`, `omar_khan_2002` -> `omar`, `khan`), a card's brand and last four,
+and API keys or fragments of them (`sk-ant-…`) a server echoed. Hashes in the transcript
+are left as they are; a redacted transcript is for reading, not for replay.
 """
 
 from __future__ import annotations
@@ -16,11 +20,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.logs import redact as redact_secrets
 from agent.transcript.events import StoredEvent
 
-MaskKind = Literal["email", "name", "address", "payment", "customer"]
+MaskKind = Literal["email", "name", "address", "payment", "customer", "card", "phone"]
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+PHONE = re.compile(
+    r"(?<![\w#])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\w)"
+)
+STEM_SPLIT = re.compile(r"[^A-Za-z]+")
+MIN_STEM = 3  # shorter pieces of an email or id ("a", "jo") are not searched for
 KEY_KINDS: dict[str, MaskKind] = {
     "email": "email",
     "first_name": "name",
@@ -35,6 +45,10 @@ KEY_KINDS: dict[str, MaskKind] = {
     "zip_code": "address",
     "postal_code": "address",
     "postcode": "address",
+    "phone": "phone",
+    "phone_number": "phone",
+    "brand": "card",
+    "last_four": "card",
     "payment_method_id": "payment",
     "payment_method_ids": "payment",
     "payment_id": "payment",
@@ -93,11 +107,30 @@ class Redactor:
         elif isinstance(value, str):
             if kind is not None and value.strip():
                 self.mask(value, kind)
+                self._pieces(value, kind)
             for email in EMAIL.findall(value):
                 self.mask(email, "email")
+                self._stems(email.split("@", 1)[0])
+            for phone in PHONE.findall(value):
+                self.mask(phone, "phone")
             inner = _as_json(value)
             if inner is not None:
                 self.collect(inner)
+
+    def _stems(self, handle: str) -> None:
+        """Mask the name-like pieces of an email local part or id: omar.khan -> omar, khan."""
+        for piece in STEM_SPLIT.split(handle):
+            if len(piece) >= MIN_STEM:
+                self.mask(piece, "name")
+
+    def _pieces(self, value: str, kind: MaskKind) -> None:
+        """What a whole value gives away in parts: a street's name, a customer id's stems."""
+        if kind == "address":
+            street = re.sub(r"^\s*\d+[A-Za-z]?\s+", "", value).strip()
+            if street != value.strip() and len(street) >= MIN_STEM:
+                self.mask(street, "address")
+        elif kind in ("customer", "email"):
+            self._stems(value.split("@", 1)[0])
 
     def pattern(self) -> re.Pattern[str] | None:
         """One regex matching every collected value as a whole word, longest first."""
@@ -105,12 +138,15 @@ class Redactor:
             values = sorted((v for v in self.masks if len(v) >= MIN_LENGTH), key=len, reverse=True)
             if values:
                 alternation = "|".join(re.escape(v) for v in values)
-                self._pattern = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.I)
+                # "_" separates words here: the stem in omar_khan's must be found too.
+                self._pattern = re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.I)
         return self._pattern
 
     def text(self, value: str) -> str:
         """A string with every collected value masked."""
+        value = redact_secrets(value)
         value = EMAIL.sub(lambda m: self.masks.get(m.group().casefold(), m.group()), value)
+        value = PHONE.sub(lambda m: self.mask(m.group(), "phone"), value)
         pattern = self.pattern()
         if pattern is None:
             return value
@@ -128,6 +164,8 @@ class Redactor:
         if isinstance(value, str):
             if key in KEY_KINDS and value.casefold() in self.masks:
                 return self.masks[value.casefold()]
+            if key in KEY_KINDS and value.strip():
+                return self.mask(value, KEY_KINDS[key])
             inner = _as_json(value)
             if inner is not None:
                 return json.dumps(self.apply(inner), sort_keys=True)

@@ -15,6 +15,7 @@ from agent.transcript.events import (
     ConfirmationDeclined,
     ConfirmationGiven,
     ConfirmationRequested,
+    ConfirmationUnclear,
     CustomerVerified,
     ErrorOccurred,
     GateDecided,
@@ -63,6 +64,7 @@ class ConversationState:
     decisions: dict[str, GateDecided] = field(default_factory=dict)
     confirmation_asked: dict[str, ConfirmationRequested] = field(default_factory=dict)
     confirmations: dict[str, ConfirmationGiven | ConfirmationDeclined] = field(default_factory=dict)
+    unclear_answers: dict[str, ConfirmationUnclear] = field(default_factory=dict)
     approval_asked: dict[str, ApprovalRequested] = field(default_factory=dict)
     approvals: dict[str, ApprovalDecided] = field(default_factory=dict)
     handed_off: bool = False
@@ -145,6 +147,8 @@ def apply_event(state: ConversationState, ev: AnyEvent) -> None:  # noqa: C901 -
             state.confirmation_asked[ev.tool_use_id] = ev
         case ConfirmationGiven() | ConfirmationDeclined():
             state.confirmations[ev.tool_use_id] = ev
+        case ConfirmationUnclear():
+            state.unclear_answers[ev.tool_use_id] = ev  # still asked, not answered
         case ApprovalRequested():
             state.approval_asked[ev.tool_use_id] = ev
         case ApprovalDecided():

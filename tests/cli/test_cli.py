@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import tools.retail  # noqa: F401  (registers the retail tables)
 from agent.cli.app import app
+from tests.cli.approvers import act_as
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -111,18 +112,19 @@ def test_approvals_cli_round_trip(tmp_path, monkeypatch):
     request_id = QueueApprover(make_engine(db)).list("pending")[0].request_id
     shown = invoke("approvals", "show", request_id, "--db", db)
     assert "refund_total" in shown.output
-    ok = invoke("approvals", "approve", request_id, "--by", "lee", "--db", db)
-    assert ok.exit_code == 0 and "approved" in ok.output
-    again = invoke("approvals", "deny", request_id, "--by", "kim", "--reason", "no", "--db", db)
+    act_as(monkeypatch, tmp_path, "lee", {"lee": ["team-lead"]})
+    ok = invoke("approvals", "approve", request_id, "--db", db)
+    assert ok.exit_code == 0 and "approved by lee (team-lead)" in ok.output
+    again = invoke("approvals", "deny", request_id, "--reason", "no", "--db", db)
     assert again.exit_code == 2 and "already approved" in again.output
-    unknown = invoke("approvals", "approve", "apr_nope", "--by", "x", "--db", db)
+    unknown = invoke("approvals", "approve", "apr_nope", "--db", db)
     assert unknown.exit_code == 2
 
 
 def test_approvals_cli_without_roster_names_the_config_table(tmp_path, monkeypatch):
     monkeypatch.delenv("SUPPORT_AGENT_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    result = invoke("approvals", "approve", "apr_1", "--by", "lee", "--db", str(tmp_path / "n.db"))
+    result = invoke("approvals", "approve", "apr_1", "--db", str(tmp_path / "n.db"))
     assert result.exit_code == 2 and "[approvers]" in result.output
 
 
@@ -147,15 +149,10 @@ def test_transcript_show_and_export(tmp_path):
     assert invoke("transcript", "show", "nope", "--db", db).exit_code == 2
 
 
-def test_approver_roster_from_config_file(tmp_path, monkeypatch):
+def _queued_request(db: str, role: str = "team-lead", hours: float = 1) -> None:
     from agent.gate.approvals import ApprovalRequest, QueueApprover, expiry
     from agent.store.engine import make_engine
 
-    config = tmp_path / "support-agent.toml"
-    config.write_text('[approvers]\nlee = ["team-lead"]\nsam = ["agent"]\n')
-    monkeypatch.setenv("SUPPORT_AGENT_CONFIG", str(config))
-    db = f"sqlite:///{tmp_path / 'r.db'}"
-    queue = QueueApprover(make_engine(db))
     request = ApprovalRequest(
         request_id="apr_1",
         conversation_id="c",
@@ -163,12 +160,65 @@ def test_approver_roster_from_config_file(tmp_path, monkeypatch):
         tool="x",
         input={},
         args_hash="h",
-        role="team-lead",
+        role=role,
         summary="s",
-        expires_at=expiry(1),
+        expires_at=expiry(hours),
     )
-    assert queue.decide(request) is None
-    refused = invoke("approvals", "approve", "apr_1", "--by", "sam", "--db", db)
-    assert refused.exit_code == 2 and "does not hold the role" in refused.output
-    ok = invoke("approvals", "approve", "apr_1", "--by", "lee", "--db", db)
-    assert ok.exit_code == 0
+    assert QueueApprover(make_engine(db)).decide(request) is None
+
+
+def _status(db: str) -> str:
+    from agent.gate.approvals import QueueApprover
+    from agent.store.engine import make_engine
+
+    return QueueApprover(make_engine(db)).list()[0].status
+
+
+def test_approver_is_the_os_user_with_roles_from_the_roster(tmp_path, monkeypatch):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    _queued_request(db)
+    act_as(monkeypatch, tmp_path, "sam", {"lee": ["team-lead"], "sam": ["agent"]})
+    refused = invoke("approvals", "approve", "apr_1", "--db", db)
+    assert refused.exit_code == 2 and "does not hold the role 'team-lead'" in refused.output
+    assert _status(db) == "pending"  # the real lead is not locked out
+    typed = invoke("approvals", "approve", "apr_1", "--by", "lee", "--role", "team-lead")
+    assert typed.exit_code == 2  # no free-text identity or role any more
+    act_as(monkeypatch, tmp_path, "lee", {"lee": ["team-lead"], "sam": ["agent"]})
+    ok = invoke("approvals", "approve", "apr_1", "--db", db)
+    assert ok.exit_code == 0 and _status(db) == "approved"
+
+
+@pytest.mark.parametrize("roster", [None, {}, {"lee": ["team-lead"]}])
+def test_nobody_approves_without_a_roster_entry(tmp_path, monkeypatch, roster):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    _queued_request(db)
+    act_as(monkeypatch, tmp_path, "mallory", roster)
+    refused = invoke("approvals", "approve", "apr_1", "--db", db)
+    assert refused.exit_code == 2
+    assert "[approvers]" in refused.output.replace("\n", " ")
+    assert _status(db) == "pending"
+
+
+def test_expired_request_is_stored_as_expired(tmp_path, monkeypatch):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    _queued_request(db, hours=-1)
+    act_as(monkeypatch, tmp_path, "lee", {"lee": ["team-lead"]})
+    late = invoke("approvals", "approve", "apr_1", "--db", db)
+    assert late.exit_code == 2 and "expired" in late.output
+    from sqlmodel import Session
+
+    from agent.gate.approvals import ApprovalRow
+    from agent.store.engine import make_engine
+
+    with Session(make_engine(db)) as session:  # read the row itself: list() would mark it too
+        row = session.get(ApprovalRow, "apr_1")
+        assert row is not None and row.status == "expired"
+
+
+def test_deny_needs_a_reason(tmp_path, monkeypatch):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    _queued_request(db)
+    act_as(monkeypatch, tmp_path, "lee", {"lee": ["team-lead"]})
+    empty = invoke("approvals", "deny", "apr_1", "--reason", "  ", "--db", db)
+    assert empty.exit_code == 2 and "reason" in empty.output
+    assert _status(db) == "pending"

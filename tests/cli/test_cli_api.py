@@ -17,6 +17,7 @@ from agent.store.engine import make_engine
 from agent.testing import fixtures
 from agent.testing.fake_server import FakeMessagesAPI, rate_limited, text_reply, tool_reply
 from agent.transcript.events import load
+from tests.cli.approvers import act_as
 from tools.retail import DOMAIN
 
 fake_api = fixtures.fake_api
@@ -44,10 +45,8 @@ def test_resume_after_queue_approval_runs_the_write_once(tmp_path, monkeypatch, 
     cid = outcome.events[0].conversation_id
     engine = make_engine(db)
     request_id = QueueApprover(engine).list("pending")[0].request_id
-    approved = runner.invoke(
-        cli.app,
-        ["approvals", "approve", request_id, "--by", "lee", "--db", db],
-    )
+    act_as(monkeypatch, tmp_path, "lee", {"lee": ["team-lead"]})
+    approved = runner.invoke(cli.app, ["approvals", "approve", request_id, "--db", db])
     assert approved.exit_code == 0, approved.output
 
     fake_api.add(rate_limited(retry_after_ms=10), text_reply("Your laptop return is approved."))

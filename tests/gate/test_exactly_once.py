@@ -23,12 +23,8 @@ def paused_on_approval(url: str, name: str) -> str:
     result = agent.run(cid, "yes")
     assert result.status == "paused" and result.awaiting
     queue = QueueApprover(agent.engine)
-    queue.record(
-        result.awaiting[0],
-        approved=True,
-        supervisor=Supervisor("lee", frozenset({"team-lead"})),
-        reason="ok",
-    )
+    lee = Supervisor(name="lee", roles=frozenset({"team-lead"}))
+    queue.record(result.awaiting[0], approved=True, supervisor=lee, reason="ok")
     return cid
 
 

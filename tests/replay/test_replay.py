@@ -29,7 +29,7 @@ from agent.transcript.files import DataRef, Transcript, export_text, parse_text,
 from tests.toy import TOOLS
 from tests.toy_domain import DOMAIN as TOY
 
-SETTINGS = Settings()
+SETTINGS = Settings(approvers={"lee": ["team-lead"]})  # the recording side needs a roster
 TOY_SPEC = "tests.toy_domain:DOMAIN"
 LEAD = {"approved": True, "by": "lee", "role": "team-lead", "reason": "fine"}
 

@@ -116,7 +116,7 @@ def test_summaries_without_and_with_data(mini):
     assert isinstance(args, CancelOrder), args
     assert spec.describe(args).startswith("Cancel order #W3 (reason: no longer needed)")
     assert summarize_cancel(args, mini) == (
-        "Cancel order #W3 (reason: no longer needed); $10.00 refunded to credit_card_1 "
+        "Cancel order #W3 (Widget; reason: no longer needed); $10.00 refunded to credit_card_1 "
         "and $2.50 refunded to gift_card_1."
     )
     spec = DOMAIN.registry.get("modify_pending_order_items")

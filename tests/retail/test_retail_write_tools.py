@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agent.registry import ToolError
+from tools.retail import DOMAIN
 from tools.retail.inputs import CancelOrder
-from tools.retail.write_tools import cancel_pending_order
+from tools.retail.write_tools import PRECHECKS, cancel_pending_order
 
 
 def pay(amount, method, kind="payment"):
@@ -241,7 +242,7 @@ REFUSALS = [
         swap("#W1", ["101"], ["202"]),
         "item 202 is a variant of Gadget (product 200), not of Widget (product 100)",
     ),
-    ("modify_pending_order_items", swap("#W1", ["101"], ["101"]), "is the same as the old item"),
+    ("modify_pending_order_items", swap("#W1", ["101"], ["101"]), "nothing to modify in order #W1"),
     ("modify_pending_order_items", swap("#W1", ["101"], ["999"]), "item '999' not found"),
     (
         "modify_pending_order_items",
@@ -252,11 +253,6 @@ REFUSALS = [
         "modify_pending_order_items",
         swap("#W1", ["201"], ["202"], "gift_card_1"),
         "gift card gift_card_1 has $5.00, less than the $20.00 to pay",
-    ),
-    (
-        "modify_pending_order_items",
-        swap("#W1", ["101", "201"], ["102", "201"]),
-        "is the same as the old item",
     ),
     ("exchange_delivered_order_items", swap("#W1", ["101"], ["102"]), "is pending, not delivered"),
     (
@@ -310,6 +306,43 @@ def test_refusal_changes_nothing(mini, call, snapshot, tool, args, message):
         call(mini, tool, args)
     assert message in str(refused.value)
     assert snapshot(mini) == before
+
+
+@pytest.mark.parametrize(("tool", "args", "message"), REFUSALS)
+def test_prechecks_refuse_what_the_tool_refuses_and_change_nothing(
+    mini, context, snapshot, tool, args, message
+):
+    spec = DOMAIN.registry.get(tool)
+    assert spec is not None and spec.effect == "write"
+    parsed = DOMAIN.registry.validate(spec, args)
+    assert not isinstance(parsed, list), parsed
+    before = snapshot(mini)
+    with pytest.raises(ToolError) as refused:
+        PRECHECKS[tool](context(mini), parsed)
+    assert message in str(refused.value)
+    assert snapshot(mini) == before
+
+
+def test_every_write_tool_has_a_precheck():
+    writes = {name for name, tool in DOMAIN.registry.tools.items() if tool.effect == "write"}
+    assert set(PRECHECKS) == writes
+
+
+def test_modify_keeps_a_same_variant_line(mini, call):
+    order = call(
+        mini,
+        "modify_pending_order_items",
+        swap("#W1", ["101", "201"], ["102", "201"], "credit_card_1"),
+    )
+    assert [i["item_id"] for i in order["items"]] == ["102", "101", "201"]
+    assert order["payment_history"][-1] == pay(2.5, "credit_card_1")  # only the Widget changed
+
+
+def test_exchange_to_the_same_variant_is_a_replacement_without_price_difference(mini, call):
+    order = call(mini, "exchange_delivered_order_items", swap("#W2", ["101"], ["101"], "paypal_1"))
+    assert order["status"] == "exchange requested"
+    assert order["exchange_items"] == order["exchange_new_items"] == ["101"]
+    assert order["exchange_price_difference"] == 0
 
 
 def test_cancel_rejects_an_unknown_reason_even_without_validation(mini, context, snapshot):
@@ -370,3 +403,10 @@ def test_demo_fixture_swaps_are_accepted(demo, fx, call):
     }
     exchanged = call(demo, "exchange_delivered_order_items", args, customer=fx.customer_id)
     assert exchanged["status"] == "exchange requested"
+
+
+def test_every_write_tool_declares_its_dry_run():
+    # The gate runs these before anyone is asked to confirm or approve (issue 8).
+    from tools.retail.write_tools import PRECHECKS, WRITE_TOOLS
+
+    assert {t.name: t.precheck for t in WRITE_TOOLS} == PRECHECKS

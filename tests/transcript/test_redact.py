@@ -106,9 +106,9 @@ def test_personal_values_are_masked_everywhere() -> None:
         assert secret.lower() not in text.lower(), secret
     first = masked[0].event
     assert isinstance(first, UserMessage)
-    assert first.text == "Hi, I'm name_1 name_2 (email_1@redacted.example), zip address_4."
+    assert first.text == "Hi, I'm name_1 name_2 (email_1@redacted.example), zip address_5."
     assert "Miami" in text and "TX" in text and "USA" in text  # not names, not masked
-    assert '"last_four": "4242"' in masked[2].event.content  # type: ignore[union-attr]
+    assert '"last_four": "card_1"' in masked[2].event.content  # type: ignore[union-attr]
 
 
 def test_the_same_value_gets_the_same_mask_in_every_event() -> None:
@@ -160,3 +160,41 @@ def test_cli_export_redact(tmp_path: Path) -> None:
         assert secret.lower() not in result.output.lower(), secret
     plain = CliRunner().invoke(app, ["transcript", "export", "c1", "--db", url])
     assert "mia.hernandez@example.com" in plain.output
+
+
+def test_cards_phones_streets_and_name_stems_are_masked():
+    from agent.transcript.events import ErrorOccurred, ToolResulted
+
+    user = {
+        "user_id": "omar_khan_2002",
+        "email": "omar.khan@example.com",
+        "name": {"first_name": "Omar", "last_name": "Khan"},
+        "address": {"address1": "9 Larkspur Lane", "city": "Denver", "zip": "80202"},
+        "payment_methods": {
+            "credit_card_2002": {
+                "source": "credit_card",
+                "brand": "mastercard",
+                "last_four": "5521",
+            }
+        },
+    }
+    evs = [
+        ToolResulted(
+            tool_use_id="t1", name="get_user_details", content=json.dumps(user, sort_keys=True)
+        ),
+        UserMessage(
+            text="Call me on (512) 555-0199 or +1 512-555-0198, my street is Larkspur Lane"
+        ),
+        UserMessage(text="the mastercard ending 5521, and tell omar I said hi; omar_khan's order"),
+        ErrorOccurred(kind="auth", message="invalid x-api-key sk-ant-api03-Xy12…9zQ"),
+    ]
+    stored = [
+        StoredEvent(conversation_id="c1", seq=i, at=utcnow(), event=e)
+        for i, e in enumerate(evs, start=1)
+    ]
+    masked, _ = redact_transcript(stored)
+    text = exported(masked)
+    for secret in ("555-0199", "555-0198", "Larkspur", "mastercard", "5521", "Omar", "omar",
+                   "Khan", "Xy12", "9zQ"):  # fmt: skip
+        assert secret.lower() not in text.lower(), secret
+    assert "phone_" in text and "card_" in text

@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from agent.cli.common import open_store
 from agent.store.engine import redacted_url
+from agent.text import printable
 from tools.retail.demo import seed_demo
 from tools.retail.tables import RetailOrder, RetailProduct, RetailUser
 from tools.retail.transfer import export_retail, import_retail
@@ -40,7 +41,7 @@ DbOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(Text.assemble(("error:", "red"), " ", printable(message)), highlight=False)
     return typer.Exit(code=2)
 
 
@@ -123,7 +124,7 @@ def import_command(
         raise _fail(f"{file}: {exc}") from None
     except SQLAlchemyError as exc:
         raise _database_error(exc) from None
-    out.print(f"Imported {file}: {_describe(counts)}")
+    out.print(Text(f"Imported {file}: {_describe(counts)}"), highlight=False)
 
 
 @db.command("export-retail")
@@ -152,4 +153,4 @@ def export_command(
     except OSError as exc:
         raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
     counts = (len(document["products"]), len(document["users"]), len(document["orders"]))
-    out.print(f"Exported to {output}: {_describe(counts)}", highlight=False)
+    out.print(Text(f"Exported to {output}: {_describe(counts)}"), highlight=False)

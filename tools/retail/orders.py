@@ -141,17 +141,22 @@ class ItemSwap:
     new: RetailVariant
 
     @property
+    def same(self) -> bool:
+        """The new item is the old variant: a replacement (exchange) or an unchanged line."""
+        return self.new.item_id == self.old.item_id
+
+    @property
     def difference(self) -> int:
-        """New price minus old price, in cents."""
-        return self.new.price - self.old.price
+        """New price minus old price, in cents; none for the same variant."""
+        return 0 if self.same else self.new.price - self.old.price
 
 
-def _check_replacement(session: Session, old: OrderItem, new_item_id: str) -> RetailVariant:
-    if new_item_id == old.item_id:
-        raise ToolError(
-            f"new item {new_item_id} is the same as the old item; choose a different variant"
-        )
+def _check_replacement(
+    session: Session, old: OrderItem, new_item_id: str, *, ships_same: bool
+) -> RetailVariant:
     variant = get_variant(session, new_item_id)
+    if new_item_id == old.item_id and not ships_same:
+        return variant  # the line keeps its item: nothing ships, nothing to check
     if variant.product_id != old.product_id:
         raise ToolError(
             f"item {new_item_id} is a variant of {product_name(session, variant.product_id)} "
@@ -163,9 +168,18 @@ def _check_replacement(session: Session, old: OrderItem, new_item_id: str) -> Re
 
 
 def plan_swaps(
-    session: Session, order: RetailOrder, item_ids: list[str], new_item_ids: list[str]
+    session: Session,
+    order: RetailOrder,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    *,
+    ships_same: bool = False,
 ) -> list[ItemSwap]:
-    """Check an item swap completely and return what would change; changes nothing."""
+    """Check an item swap completely and return what would change; changes nothing.
+
+    A new item equal to the old one is accepted: with `ships_same` (an exchange) it is a
+    replacement that must be in stock; without (a modification) that line stays as it is.
+    """
     if not item_ids:
         raise ToolError("item_ids is empty; list at least one item to replace")
     if len(item_ids) != len(new_item_ids):
@@ -176,7 +190,11 @@ def plan_swaps(
     items = order.get_items()
     positions = pick_items(order, item_ids)
     return [
-        ItemSwap(position, items[position], _check_replacement(session, items[position], new_id))
+        ItemSwap(
+            position,
+            items[position],
+            _check_replacement(session, items[position], new_id, ships_same=ships_same),
+        )
         for position, new_id in zip(positions, new_item_ids, strict=True)
     ]
 

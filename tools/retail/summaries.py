@@ -21,8 +21,9 @@ from tools.retail.inputs import (
     ReturnItems,
     SwapItems,
 )
-from tools.retail.orders import get_order, get_variant, net_paid_by_method, pick_items
-from tools.retail.schema import format_money
+from tools.retail.orders import get_order, get_user, get_variant, net_paid_by_method, pick_items
+from tools.retail.schema import Address, format_money
+from tools.retail.tables import RetailOrder
 
 
 def _with_data(session: Session | None, detailed: Callable[[Session], str], plain: str) -> str:
@@ -48,12 +49,23 @@ def _item_label(item_id: str, options: dict[str, str]) -> str:
     return f"{item_id} ({text})" if text else item_id
 
 
+def _order_items(order: RetailOrder) -> str:
+    return ", ".join(item.name for item in order.get_items()) or "no items"
+
+
+def _stored_address(address: Address) -> str:
+    parts = [address.address1, address.address2, address.city, f"{address.state} {address.zip}"]
+    return ", ".join([*(p for p in parts if p), address.country])
+
+
 def summarize_cancel(args: CancelOrder, session: Session | None = None) -> str:
-    """Cancel order X (reason); what is refunded to which method."""
+    """Cancel order X with its items (reason); what is refunded to which method."""
     head = f"Cancel order {args.order_id} (reason: {args.reason})"
 
     def detailed(s: Session) -> str:
-        refunds = net_paid_by_method(get_order(s, args.order_id).get_payments())
+        order = get_order(s, args.order_id)
+        head = f"Cancel order {args.order_id} ({_order_items(order)}; reason: {args.reason})"
+        refunds = net_paid_by_method(order.get_payments())
         if not refunds:
             return f"{head}; nothing was paid, so nothing is refunded."
         parts = [f"{format_money(amount)} refunded to {method}" for method, amount in refunds]
@@ -64,8 +76,17 @@ def summarize_cancel(args: CancelOrder, session: Session | None = None) -> str:
 
 
 def summarize_order_address(args: ModifyOrderAddress, session: Session | None = None) -> str:
-    """Change the shipping address of order X to Y."""
-    return f"Change the shipping address of order {args.order_id} to {_address_text(args)}."
+    """Change the shipping address of order X from its stored one to Y."""
+    plain = f"Change the shipping address of order {args.order_id} to {_address_text(args)}."
+
+    def detailed(s: Session) -> str:
+        old = _stored_address(Address.model_validate(get_order(s, args.order_id).address))
+        return (
+            f"Change the shipping address of order {args.order_id} from {old} "
+            f"to {_address_text(args)}."
+        )
+
+    return _with_data(session, detailed, plain)
 
 
 def summarize_order_payment(args: ModifyOrderPayment, session: Session | None = None) -> str:
@@ -94,13 +115,13 @@ def _swap_text(session: Session, args: SwapItems) -> tuple[str, int]:
     lines, difference = [], 0
     for position, new_id in zip(positions, args.new_item_ids, strict=False):
         old = items[position]
+        old_label = _item_label(old.item_id, old.options)
+        if new_id == old.item_id:  # same variant: a replacement, never a price difference
+            lines.append(f"{old.name} {old_label} with a new one of the same item")
+            continue
         new = get_variant(session, new_id)
         difference += new.price - old.price
-        old_label, new_label = (
-            _item_label(old.item_id, old.options),
-            _item_label(new_id, new.options),
-        )
-        lines.append(f"{old.name} {old_label} with {new_label}")
+        lines.append(f"{old.name} {old_label} with {_item_label(new_id, new.options)}")
     return "; ".join(lines), difference
 
 
@@ -154,10 +175,13 @@ def summarize_return(args: ReturnItems, session: Session | None = None) -> str:
     def detailed(s: Session) -> str:
         order = get_order(s, args.order_id)
         items = order.get_items()
-        amount = sum(items[p].price for p in pick_items(order, args.item_ids))
+        picked = [items[p] for p in pick_items(order, args.item_ids)]
+        amount = sum(item.price for item in picked)
+        names = ", ".join(f"{item.name} {item.item_id}" for item in picked)
         return (
-            f"{head}; {format_money(amount)} is refunded to {args.payment_method_id} once the "
-            "items are received. The order cannot be changed again."
+            f"Return {names} of order {args.order_id}; {format_money(amount)} is refunded to "
+            f"{args.payment_method_id} once the items are received. "
+            "The order cannot be changed again."
         )
 
     plain = (
@@ -168,8 +192,14 @@ def summarize_return(args: ReturnItems, session: Session | None = None) -> str:
 
 
 def summarize_user_address(args: ModifyUserAddress, session: Session | None = None) -> str:
-    """Change the address on account X to Y."""
-    return (
-        f"Change the address on account {args.user_id} to {_address_text(args)} "
-        "(existing orders keep their shipping address)."
-    )
+    """Change the address on account X from its stored one to Y."""
+    tail = f"to {_address_text(args)} (existing orders keep their shipping address)."
+
+    def detailed(s: Session) -> str:
+        user = get_user(s, args.user_id)
+        return (
+            f"Change the address on account {args.user_id} "
+            f"from {_stored_address(user.get_address())} {tail}"
+        )
+
+    return _with_data(session, detailed, f"Change the address on account {args.user_id} {tail}")

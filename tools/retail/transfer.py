@@ -27,6 +27,13 @@ def read_document(source: Path | str | Mapping[str, Any]) -> RetailDocument:
         raw: Any = source
     else:
         raw = json.loads(Path(source).read_text(encoding="utf-8"))
+    sections = set(RetailDocument.model_fields)
+    if not isinstance(raw, Mapping) or not sections & set(raw):
+        found = sorted(raw)[:5] if isinstance(raw, Mapping) else type(raw).__name__
+        raise ValueError(
+            f"not retail data: expected a JSON object with {', '.join(sorted(sections))}; "
+            f"found {found}"
+        )
     return RetailDocument.model_validate(raw, context=DOLLARS)
 
 

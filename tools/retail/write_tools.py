@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from collections.abc import Callable
+from typing import Any
 
-from agent.registry import Tool, ToolContext, ToolError
+from agent.registry import Tool, ToolContext
+from tools.retail.checks import (
+    check_cancel_pending_order,
+    check_exchange_delivered_order_items,
+    check_modify_pending_order_address,
+    check_modify_pending_order_items,
+    check_modify_pending_order_payment,
+    check_modify_user_address,
+    check_return_delivered_order_items,
+    checked_swaps,
+)
 from tools.retail.inputs import (
     CancelOrder,
     ModifyOrderAddress,
@@ -15,28 +26,15 @@ from tools.retail.inputs import (
     SwapItems,
 )
 from tools.retail.orders import (
-    ItemSwap,
     get_order,
     get_user,
     log_refund,
     move_gift_card_balance,
     net_paid_by_method,
     pick_items,
-    plan_swaps,
-    require_gift_card_covers,
-    require_status,
-    user_method,
 )
 from tools.retail.refunds import cancel_refund, return_refund, swap_refund
-from tools.retail.schema import (
-    DOLLARS,
-    Address,
-    CancelReason,
-    GiftCard,
-    OrderItem,
-    OrderStatus,
-    Payment,
-)
+from tools.retail.schema import DOLLARS, Address, OrderItem, Payment
 from tools.retail.summaries import (
     summarize_cancel,
     summarize_exchange,
@@ -46,7 +44,6 @@ from tools.retail.summaries import (
     summarize_return,
     summarize_user_address,
 )
-from tools.retail.tables import RetailOrder, RetailUser
 
 
 def _address(args: NewAddress) -> dict[str, Any]:
@@ -61,12 +58,8 @@ def _order_json(ctx: ToolContext, order_id: str) -> dict[str, Any]:
 
 def cancel_pending_order(ctx: ToolContext, args: CancelOrder) -> dict[str, Any]:
     """Cancel a pending order and refund each payment method its net amount."""
+    check_cancel_pending_order(ctx, args)
     order = get_order(ctx.session, args.order_id)
-    require_status(order, "pending")
-    if args.reason not in get_args(CancelReason):
-        raise ToolError(
-            f"reason must be 'no longer needed' or 'ordered by mistake', not {args.reason!r}"
-        )
     user = get_user(ctx.session, order.user_id)
     refunds = net_paid_by_method(order.get_payments())
     for method_id, amount in refunds:
@@ -88,28 +81,19 @@ def cancel_pending_order(ctx: ToolContext, args: CancelOrder) -> dict[str, Any]:
 
 def modify_pending_order_address(ctx: ToolContext, args: ModifyOrderAddress) -> dict[str, Any]:
     """Replace the shipping address of a pending order."""
+    check_modify_pending_order_address(ctx, args)
     order = get_order(ctx.session, args.order_id)
-    require_status(order, "pending")
     order.address = _address(args)
     return _order_json(ctx, order.order_id)
 
 
 def modify_pending_order_payment(ctx: ToolContext, args: ModifyOrderPayment) -> dict[str, Any]:
     """Pay a pending order with another of the user's methods, refunding the old one."""
+    check_modify_pending_order_payment(ctx, args)
     order = get_order(ctx.session, args.order_id)
-    require_status(order, "pending")
     payments = order.get_payments()
-    if len(payments) != 1 or payments[0].transaction_type != "payment":
-        raise ToolError(
-            f"order {order.order_id} has {len(payments)} payment entries; its payment method "
-            "can only be changed while it has exactly one payment"
-        )
     old = payments[0]
     user = get_user(ctx.session, order.user_id)
-    new_method = user_method(user, args.payment_method_id)
-    if old.payment_method_id == args.payment_method_id:
-        raise ToolError(f"order {order.order_id} is already paid with {old.payment_method_id}")
-    require_gift_card_covers(new_method, old.amount)
     move_gift_card_balance(user, args.payment_method_id, -old.amount)
     move_gift_card_balance(user, old.payment_method_id, old.amount)
     order.set_payments(
@@ -130,25 +114,15 @@ def modify_pending_order_payment(ctx: ToolContext, args: ModifyOrderPayment) -> 
     return _order_json(ctx, order.order_id)
 
 
-def _checked_swaps(
-    ctx: ToolContext, args: SwapItems, status: OrderStatus
-) -> tuple[RetailOrder, RetailUser, list[ItemSwap], int]:
-    """Every check an item swap needs (status, items, variants, method, gift card cover)."""
-    order = get_order(ctx.session, args.order_id)
-    require_status(order, status)
-    swaps = plan_swaps(ctx.session, order, args.item_ids, args.new_item_ids)
-    user = get_user(ctx.session, order.user_id)
-    method = user_method(user, args.payment_method_id)
-    difference = sum(swap.difference for swap in swaps)
-    require_gift_card_covers(method, difference)
-    return order, user, swaps, difference
-
-
 def modify_pending_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, Any]:
     """Swap items of a pending order for other variants of their products; settle the difference."""
-    order, user, swaps, difference = _checked_swaps(ctx, args, "pending")
+    check_modify_pending_order_items(ctx, args)
+    swaps = checked_swaps(ctx, args, "pending")
+    order = get_order(ctx.session, args.order_id)
+    user = get_user(ctx.session, order.user_id)
+    difference = sum(swap.difference for swap in swaps)
     items = order.get_items()
-    for swap in swaps:
+    for swap in (s for s in swaps if not s.same):  # a same-variant line keeps its item
         items[swap.position] = OrderItem.model_validate(
             {
                 **swap.old.model_dump(),
@@ -173,9 +147,11 @@ def modify_pending_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, A
 
 def exchange_delivered_order_items(ctx: ToolContext, args: SwapItems) -> dict[str, Any]:
     """Request an exchange of delivered items for other variants of the same products."""
-    order, user, _swaps, difference = _checked_swaps(ctx, args, "delivered")
+    check_exchange_delivered_order_items(ctx, args)
+    difference = sum(swap.difference for swap in checked_swaps(ctx, args, "delivered"))
+    order = get_order(ctx.session, args.order_id)
     if difference < 0:  # a cheaper variant: the customer is paid the difference
-        log_refund(ctx.session, user.user_id, order.order_id, "exchange", -difference)
+        log_refund(ctx.session, order.user_id, order.order_id, "exchange", -difference)
     order.status = "exchange requested"
     order.exchange_items = sorted(args.item_ids)
     order.exchange_new_items = sorted(args.new_item_ids)
@@ -186,18 +162,10 @@ def exchange_delivered_order_items(ctx: ToolContext, args: SwapItems) -> dict[st
 
 def return_delivered_order_items(ctx: ToolContext, args: ReturnItems) -> dict[str, Any]:
     """Request a return of delivered items, refunded to the original method or a gift card."""
+    check_return_delivered_order_items(ctx, args)
     order = get_order(ctx.session, args.order_id)
-    require_status(order, "delivered")
     positions = pick_items(order, args.item_ids)
     user = get_user(ctx.session, order.user_id)
-    method = user_method(user, args.payment_method_id)
-    payments = order.get_payments()
-    original = payments[0].payment_method_id if payments else None
-    if not isinstance(method, GiftCard) and args.payment_method_id != original:
-        raise ToolError(
-            f"the refund for order {order.order_id} goes to its original payment method "
-            f"({original}) or one of the user's gift cards, not {args.payment_method_id}"
-        )
     items = order.get_items()
     amount = sum(items[p].price for p in positions)
     order.status = "return requested"
@@ -209,11 +177,23 @@ def return_delivered_order_items(ctx: ToolContext, args: ReturnItems) -> dict[st
 
 def modify_user_address(ctx: ToolContext, args: ModifyUserAddress) -> dict[str, Any]:
     """Replace the address on the user's account (existing orders keep theirs)."""
+    check_modify_user_address(ctx, args)
     user = get_user(ctx.session, args.user_id)
     user.address = _address(args)
     ctx.session.flush()
     return {"user_id": user.user_id, "address": user.get_address().model_dump(context=DOLLARS)}
 
+
+PRECHECKS: dict[str, Callable[[ToolContext, Any], None]] = {
+    "cancel_pending_order": check_cancel_pending_order,
+    "modify_pending_order_address": check_modify_pending_order_address,
+    "modify_pending_order_payment": check_modify_pending_order_payment,
+    "modify_pending_order_items": check_modify_pending_order_items,
+    "exchange_delivered_order_items": check_exchange_delivered_order_items,
+    "return_delivered_order_items": check_return_delivered_order_items,
+    "modify_user_address": check_modify_user_address,
+}
+"""Each write tool's own checks, by tool name: a dry run before anyone confirms or approves."""
 
 WRITE_TOOLS: list[Tool] = [
     Tool(
@@ -227,6 +207,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=CancelOrder,
         effect="write",
         fn=cancel_pending_order,
+        precheck=check_cancel_pending_order,
         touches_account=True,
         needs_order_status="pending",
         refund=cancel_refund,
@@ -241,6 +222,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ModifyOrderAddress,
         effect="write",
         fn=modify_pending_order_address,
+        precheck=check_modify_pending_order_address,
         touches_account=True,
         needs_order_status="pending",
         summarize=summarize_order_address,
@@ -255,6 +237,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ModifyOrderPayment,
         effect="write",
         fn=modify_pending_order_payment,
+        precheck=check_modify_pending_order_payment,
         touches_account=True,
         needs_order_status="pending",
         summarize=summarize_order_payment,
@@ -271,6 +254,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=SwapItems,
         effect="write",
         fn=modify_pending_order_items,
+        precheck=check_modify_pending_order_items,
         touches_account=True,
         needs_order_status="pending",
         refund=swap_refund,
@@ -287,6 +271,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=SwapItems,
         effect="write",
         fn=exchange_delivered_order_items,
+        precheck=check_exchange_delivered_order_items,
         touches_account=True,
         needs_order_status="delivered",
         refund=swap_refund,
@@ -303,6 +288,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ReturnItems,
         effect="write",
         fn=return_delivered_order_items,
+        precheck=check_return_delivered_order_items,
         touches_account=True,
         needs_order_status="delivered",
         refund=return_refund,
@@ -317,6 +303,7 @@ WRITE_TOOLS: list[Tool] = [
         input_model=ModifyUserAddress,
         effect="write",
         fn=modify_user_address,
+        precheck=check_modify_user_address,
         touches_account=True,
         summarize=summarize_user_address,
     ),

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts printing figures and a RESULT line; run as python -m bench.NAME."""
