@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures and end with a RESULT line; they assert nothing."""
