@@ -135,8 +135,11 @@ def throughput(
         f"{wall:.2f} s = {done / wall:.1f}/s; ideal {ideal:.1f}/s ({calls} calls x "
         f"{delay * 1000:.0f} ms); share {share:.3f} (target >= 0.70)"
     )
+    # Python runs one thread at a time: CPU per conversation caps conversations/s.
+    cpu = counter.cpu / done
     print(
-        f"threads {label}: this process used {counter.cpu:.2f} s of CPU in {wall:.2f} s; "
-        f"agent {counter.per_turn()}"
+        f"threads {label}: {cpu * 1000:.1f} ms of this process's CPU per conversation "
+        f"({counter.cpu:.2f} s in {wall:.2f} s), which alone caps the share at "
+        f"{1 / (cpu * ideal):.2f} on one core; agent {counter.per_turn()}"
     )
     return share

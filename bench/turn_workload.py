@@ -165,12 +165,13 @@ class Counter:
     reads: int = 0
     writes: int = 0
     lease: int = 0
-    cpu: float = 0.0  # process CPU seconds, where the caller measures them
+    cpu: float = 0.0  # process CPU seconds while active
 
     def reset(self) -> None:
         """Forget everything counted so far."""
         self.turns = self.transactions = self.commits = 0
         self.reads = self.writes = self.lease = 0
+        self.cpu = 0.0
 
     def attach(self, engine: Engine) -> None:
         """Count on this engine (and its read-only variant, which shares its events)."""
@@ -198,7 +199,7 @@ class Counter:
         return (
             f"per model turn: {self.commits / n:.2f} commits, {self.transactions / n:.2f} "
             f"transactions, {self.reads / n:.2f} SELECTs, {self.writes / n:.2f} writes "
-            f"({self.lease / n:.2f} on the lease)"
+            f"({self.lease / n:.2f} on the lease), {self.cpu / n * 1000:.2f} ms CPU"
         )
 
 
@@ -211,7 +212,7 @@ def _cancelled(engine: Engine, order_id: str) -> None:
 
 def _timed(engine: Engine, plan: Plan, counter: Counter, turn: Callable[[str], RunStatus]) -> float:
     """Seconds for all customer turns (counted), after checking each ended as planned."""
-    counter.active, began = True, time.perf_counter()
+    counter.active, began, cpu = True, time.perf_counter(), time.process_time()
     try:
         for planned in conversation(plan):
             status = turn(planned.text)
@@ -219,6 +220,7 @@ def _timed(engine: Engine, plan: Plan, counter: Counter, turn: Callable[[str], R
                 raise RuntimeError(f"{planned.text!r} ended {status}, not {planned.status}")
     finally:
         seconds, counter.active = time.perf_counter() - began, False
+        counter.cpu += time.process_time() - cpu
     counter.turns += model_calls(plan)
     _cancelled(engine, plan.order_id)
     return seconds
