@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from agent.digest import json_sha256
 from agent.gate import confirm
-from agent.gate.call import Decided, Paused, Refused, Resolved, Stop
+from agent.gate.call import Decided, Outcome, Paused, Refused, Resolved, Stop
 from agent.gate.execution import AlreadyExecuted, recorded_result
 from agent.gate.gate import Gate, refusal
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
@@ -198,9 +198,12 @@ class Agent:
             )
             return None
         step = self.gate.step(log.conversation_id, state, use)
-        if step.execute is None:
+        outcome: Outcome = step.outcome
+        ending: list[AnyEvent] = []  # a pause or stop commits its events with the turn's end
+        if step.execute is None and isinstance(outcome, Paused | Stop):
+            ending = step.events
+        elif step.execute is None:
             log.commit(step.events)
-            outcome = step.outcome
         else:
             try:
                 outcome = log.commit(step.events, work=step.execute)
@@ -213,12 +216,13 @@ class Agent:
                 turn.replies.append(
                     (confirm.question_again if again else confirm.question)(summary)
                 )
-                return self._finish(turn, "paused", "confirmation", [summary])
+                return self._finish(turn, "paused", "confirmation", [summary], events=ending)
             case Paused(summary=summary, request_id=request_id):
                 turn.replies.append(confirm.approval_notice(summary))
-                return self._finish(turn, "paused", "approval", [request_id or summary])
+                awaiting = [request_id or summary]
+                return self._finish(turn, "paused", "approval", awaiting, events=ending)
             case Stop(reason=reason):
-                return self._finish(turn, "failed", reason)
+                return self._finish(turn, "failed", reason, events=ending)
             case Resolved() | Refused() | Decided():
                 return None
             case _:
@@ -275,8 +279,11 @@ class Agent:
         if text := response.message.text():
             turn.replies.append(text)
         stop = response.message.stop_reason or "none"
-        if stop in DONE_REASONS:
-            return self._finish(turn, "done", DONE_REASONS[stop])
+        if stop in DONE_REASONS:  # a tool_use in a finished reply is answered, never run
+            unrun = [
+                refusal(u, "not executed: the reply ended its turn") for u in turn.log.state.pending
+            ]
+            return self._finish(turn, "done", DONE_REASONS[stop], events=unrun)
         if stop in FAILED_REASONS:
             refused = [
                 refusal(u, f"not executed: {FAILED_REASONS[stop]}") for u in turn.log.state.pending

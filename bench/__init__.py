@@ -1,1 +1,1 @@
-"""Benchmarks: scripts printing figures and a RESULT line; run as python -m bench.NAME."""
+"""Benchmarks: scripts that print figures and end with a RESULT line; they assert nothing."""

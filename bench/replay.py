@@ -9,9 +9,9 @@ Run from the repository root:
 2. A synthetic conversation on the toy domain (each customer turn: a read tool call,
    then a text reply) is recorded, exported, imported and replayed at --turns / 10 and
    --turns customer turns; equal per-turn figures mean linear time.
-3. The median framework overhead per model turn (everything but serving the model's
-   reply: events, state, gate, policy, execution, comparison) as a ratio to a bare loop
-   that only validates the recorded tool input and calls the tool.
+3. The median replay overhead per model turn (everything but serving the model's
+   reply: events, state, gate, policy, execution, comparison). The Agent against a fair
+   bare loop is bench.turn_overhead.
 
 Prints figures; asserts nothing about time.
 """
@@ -19,7 +19,6 @@ Prints figures; asserts nothing about time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
@@ -30,13 +29,12 @@ from sqlmodel import Session
 from agent.config import Settings
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.model.scripted import ScriptedModel, ScriptStep
-from agent.registry import ToolContext, ToolError
 from agent.replay.replayer import ReplayReport, replay_transcript, scratch_engine, seed_store
 from agent.replay.scenario import load_scenario
 from agent.replay.scenario_record import record_scenario
 from agent.runtime import build_agent
 from agent.store.tables import Conversation
-from agent.transcript.events import StoredEvent, ToolCalled, ToolResulted, load
+from agent.transcript.events import load
 from agent.transcript.files import DataRef, Transcript, export_text, parse_text
 from tests.toy_domain import DOMAIN as TOY
 
@@ -46,41 +44,14 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def bare_calls(domain: Domain, data: DataRef, events: list[StoredEvent]) -> list[float]:
-    """Seconds per recorded tool call when only validating the input and calling the tool."""
-    timings: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp:
-        engine = scratch_engine(Path(tmp) / "bare.db")
-        seed_store(domain, engine, data)
-        customer: str | None = None
-        for stored in events:
-            ev = stored.event
-            if isinstance(ev, ToolResulted) and ev.customer_id:
-                customer = ev.customer_id
-            tool = domain.registry.get(ev.name) if isinstance(ev, ToolCalled) else None
-            if tool is None or not isinstance(ev, ToolCalled):
-                continue
-            start = time.perf_counter()
-            with Session(engine) as session, session.begin():
-                parsed = domain.registry.validate(tool, ev.input)
-                if not isinstance(parsed, list):
-                    with contextlib.suppress(ToolError):
-                        tool.fn(ToolContext(session, stored.conversation_id, customer), parsed)
-            timings.append(time.perf_counter() - start)
-        engine.dispose()
-    return timings
-
-
-def overhead_line(label: str, reports: list[ReplayReport], bare: list[float]) -> str:
-    """Median overhead per model turn, the bare loop's median per call, and their ratio."""
+def overhead_line(label: str, reports: list[ReplayReport]) -> str:
+    """The median replay overhead per model turn."""
     overheads = [o for r in reports for o in r.overheads]
-    if not overheads or not bare:
-        return f"{label}: no model turns or tool calls to measure"
-    median, floor = statistics.median(overheads), statistics.median(bare)
+    if not overheads:
+        return f"{label}: no model turns to measure"
     return (
-        f"{label}: median framework overhead {ms(median)} per model turn "
-        f"({len(overheads)} turns); bare validate+call {ms(floor)} per tool call "
-        f"({len(bare)} calls); ratio {median / floor:.1f}x"
+        f"{label}: median replay overhead {ms(statistics.median(overheads))} per model turn "
+        f"({len(overheads)} turns)"
     )
 
 
@@ -98,13 +69,10 @@ def scenarios(domain: Domain, settings: Settings) -> None:
         transcripts.append((path.stem, parse_text(text, path)))
     recording = time.perf_counter() - began
     reports: list[ReplayReport] = []
-    bare: list[float] = []
     began = time.perf_counter()
     for _, transcript in transcripts:
         reports.append(replay_transcript(transcript, domain, settings))
     replaying = time.perf_counter() - began
-    for _, transcript in transcripts:
-        bare += bare_calls(domain, transcript.header.meta.data, transcript.events)
     same = sum(r.identical for r in reports)
     print(
         f"scenarios: {len(paths)} replayed in {replaying:.2f} s = "
@@ -114,7 +82,7 @@ def scenarios(domain: Domain, settings: Settings) -> None:
     for (name, _), report in zip(transcripts, reports, strict=True):
         if not report.identical:
             print(f"  {name}: {report.render()}")
-    print(overhead_line("scenario model turns", reports, bare))
+    print(overhead_line("scenario model turns", reports))
 
 
 def script(turns: int) -> list[ScriptStep]:
@@ -158,7 +126,6 @@ def record_synthetic(turns: int, settings: Settings) -> tuple[Transcript, float,
 def synthetic(turns: int, settings: Settings) -> None:
     """Record, export, import and replay synthetic conversations of two lengths."""
     last: ReplayReport | None = None
-    transcript: Transcript | None = None
     for size in sorted({max(1, turns // 10), turns}):
         transcript, recording, exporting = record_synthetic(size, settings)
         text = export_text(transcript.events, transcript.header.meta.model_dump())
@@ -173,9 +140,8 @@ def synthetic(turns: int, settings: Settings) -> None:
             f"import {importing:.3f} s ({ms(importing / n)}/event), replay {last.seconds:.2f} s "
             f"({ms(last.seconds / size)}/turn), {'identical' if last.identical else 'DIVERGED'}"
         )
-    if last is not None and transcript is not None:
-        bare = bare_calls(TOY, DataRef(demo_seed=0), transcript.events)
-        print(overhead_line(f"synthetic {turns}-turn model turns", [last], bare))
+    if last is not None:
+        print(overhead_line(f"synthetic {turns}-turn model turns", [last]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -281,3 +281,39 @@ def test_state_cache_is_bounded_and_refolds_evicted_conversations(engine):
     again = agent.state("c1")  # evicted: rebuilt from the store, identical
     assert again.last_response is not None and again.last_response.message.text() == "hi 0"
     assert list(agent._logs) == ["c3", "c1"]
+
+
+def test_tool_use_in_an_end_turn_reply_is_answered_and_the_next_message_works(engine):
+    # Issue 8, hole 11: such a reply used to leave a dangling tool_use that failed the
+    # customer's next message.
+    odd = ScriptStep(
+        content=[
+            {"type": "text", "text": "Done."},
+            {"type": "tool_use", "id": "t9", "name": "lookup", "input": {"name": "a"}},
+        ],
+        stop_reason="end_turn",
+    )
+    agent, _ = make_agent(engine, [odd, text("Anything else?")])
+    assert agent.run("c1", "hi").status == "done"
+    assert agent.run("c1", "thanks").status == "done"
+    with Session(engine) as s:
+        results = [e.event for e in load(s, "c1") if e.event.type == "tool_result"]
+    assert len(results) == 1 and results[0].is_error and "ended its turn" in results[0].content
+
+
+def test_a_reused_tool_use_id_counts_and_records_its_new_input(engine):
+    # Issue 8, hole 11: the reused id skipped the tool-call limit and its tool_call event
+    # showed the old input.
+    steps = [
+        call("lookup", {"name": "a"}, "t1"),
+        call("lookup", {"name": "b"}, "t1"),
+        text("done"),
+    ]
+    agent, _ = make_agent(engine, steps, max_tool_calls=1)
+    agent.run("c1", "look twice")
+    with Session(engine) as s:
+        events = [e.event for e in load(s, "c1")]
+    called = [e for e in events if e.type == "tool_call"]
+    assert [c.input for c in called] == [{"name": "a"}]  # the second was over the limit
+    refused = [e for e in events if e.type == "tool_result" and e.is_error]
+    assert refused and "tool call limit" in refused[-1].content

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel, create_engine
 from agent.logs import redact_urls
 from agent.store import tables as _tables  # noqa: F401 - registers the tables' metadata
 from agent.store.migrations import migrate
+from agent.store.write_queue import queue_writers
 
 DB_ENV = "SUPPORT_AGENT_DB"
 SYNCHRONOUS_ENV = "SUPPORT_AGENT_SQLITE_SYNCHRONOUS"
@@ -136,6 +137,7 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        queue_writers(engine, READ_ONLY, wait=30)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if create:

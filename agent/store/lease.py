@@ -17,12 +17,38 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import col
 
 from agent.clock import utcnow
 from agent.store.tables import Conversation
+
+CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+_row = CONVERSATIONS.c
+# Built once: every append fences, so building the statement each time cost more than
+# running it. Parameters: cid, owner, now, expires.
+_TAKE = (
+    update(CONVERSATIONS)
+    .where(_row.id == bindparam("cid"))
+    .where(
+        or_(
+            _row.lease_owner.is_(None),
+            _row.lease_expires < bindparam("now"),
+            _row.lease_owner == bindparam("owner"),
+        )
+    )
+    .values(lease_owner=bindparam("owner"), lease_expires=bindparam("expires"))
+)
+_FENCE = (
+    update(CONVERSATIONS)
+    .where(_row.id == bindparam("cid"), _row.lease_owner == bindparam("owner"))
+    .values(lease_expires=bindparam("expires"))
+)
+_RELEASE = (
+    update(CONVERSATIONS)
+    .where(_row.id == bindparam("cid"), _row.lease_owner == bindparam("owner"))
+    .values(lease_owner=None, lease_expires=None)
+)
 
 
 class ConversationBusy(Exception):
@@ -46,19 +72,9 @@ class Lease:
     def take(self, conn: Connection, cid: str) -> bool:
         """Inside the caller's transaction: take the lease if free, expired or ours."""
         now = utcnow()
-        stmt = (
-            update(Conversation)
-            .where(col(Conversation.id) == cid)
-            .where(
-                or_(
-                    col(Conversation.lease_owner).is_(None),
-                    col(Conversation.lease_expires) < now,
-                    col(Conversation.lease_owner) == self.owner,
-                )
-            )
-            .values(lease_owner=self.owner, lease_expires=now + timedelta(seconds=self.ttl))
-        )
-        taken = conn.execute(stmt).rowcount == 1
+        expires = now + timedelta(seconds=self.ttl)
+        params = {"cid": cid, "owner": self.owner, "now": now, "expires": expires}
+        taken = conn.execute(_TAKE, params).rowcount == 1
         if taken:
             self._expires[cid] = time.monotonic() + self.ttl
         return taken
@@ -85,26 +101,16 @@ class Lease:
 
     def fence(self, conn: Connection, cid: str) -> None:
         """Inside an append's transaction: still ours (renewed), or LeaseLost and roll back."""
-        now = utcnow()
-        stmt = (
-            update(Conversation)
-            .where(col(Conversation.id) == cid)
-            .where(col(Conversation.lease_owner) == self.owner)
-            .values(lease_expires=now + timedelta(seconds=self.ttl))
-        )
-        if conn.execute(stmt).rowcount != 1:
+        expires = utcnow() + timedelta(seconds=self.ttl)
+        params = {"cid": cid, "owner": self.owner, "expires": expires}
+        if conn.execute(_FENCE, params).rowcount != 1:
             self._expires.pop(cid, None)
             raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
         self._expires[cid] = time.monotonic() + self.ttl
 
     def release_in(self, conn: Connection, cid: str) -> None:
         """Give the lease up inside the caller's transaction (with the final event)."""
-        conn.execute(
-            update(Conversation)
-            .where(col(Conversation.id) == cid)
-            .where(col(Conversation.lease_owner) == self.owner)
-            .values(lease_owner=None, lease_expires=None)
-        )
+        conn.execute(_RELEASE, {"cid": cid, "owner": self.owner})
         self._expires.pop(cid, None)
 
     def release(self, cid: str) -> None:

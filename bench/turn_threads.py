@@ -1,0 +1,145 @@
+"""Throughput of bench.turn_overhead: worker threads against a slow scripted model."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agent.model.client import ModelClient, ModelRequest, ModelResponse
+from agent.runtime import build_agent
+from agent.store.engine import make_engine, redacted_url
+from bench.turn_workload import SETTINGS, Counter, Plan, conversation, model_calls, plans, policy
+from bench.turn_workload import script as scripted
+from tools.retail import DOMAIN, seed_demo
+
+Store = Callable[[], AbstractContextManager[Engine]]  # a fresh seeded store per call
+
+
+@dataclass
+class SlowModel:
+    """A scripted model that takes `delay` seconds per call, like a fast real one."""
+
+    inner: ModelClient
+    delay: float
+
+    def respond(self, request: ModelRequest) -> ModelResponse:
+        """Sleep, then the scripted reply."""
+        time.sleep(self.delay)
+        return self.inner.respond(request)
+
+
+@contextmanager
+def pg_store(base_url: str) -> Iterator[Engine]:
+    """A seeded PostgreSQL store in a fresh schema, dropped afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base_url, create=False)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base_url else "?"
+    try:
+        engine = make_engine(f"{base_url}{sep}options=-csearch_path%3D{schema}")
+        try:
+            with Session(engine) as session, session.begin():
+                seed_demo(session, 0)
+            print(f"threads pg: schema {schema} on {redacted_url(base_url)}")
+            yield engine
+        finally:
+            engine.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _worker(
+    engine: Engine, todo: list[Plan], delay: float, start: threading.Barrier, errors: list[str]
+) -> None:
+    """One worker: its own Agent, its conversations one after another."""
+    agent = build_agent(
+        DOMAIN, SETTINGS, engine, SlowModel(scripted(todo[0]), delay), policy=policy()
+    )
+    start.wait()
+    for plan in todo:
+        agent.model = SlowModel(scripted(plan), delay)
+        cid = f"bench-{plan.order_id}"
+        try:
+            for turn in conversation(plan):
+                status = agent.run(cid, turn.text).status
+                if status != turn.status:
+                    raise RuntimeError(f"{cid}: {turn.text!r} ended {status}, not {turn.status}")
+        except Exception as exc:  # reported after the run; a failed run has no figure
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+
+
+def _round(engine: Engine, threads: int, per_thread: int, delay: float, counter: Counter) -> float:
+    """One round on a fresh store: every worker runs its conversations; wall seconds."""
+    available = plans(engine)
+    if len(available) < threads * per_thread:
+        raise SystemExit(
+            f"{threads} x {per_thread} conversations need as many pending orders that a yes "
+            f"alone cancels; the demo store has {len(available)}"
+        )
+    counter.attach(engine)  # a new engine each round
+    errors: list[str] = []
+    start = threading.Barrier(threads + 1)
+    workers = [
+        threading.Thread(
+            target=_worker,
+            args=(engine, available[i * per_thread : (i + 1) * per_thread], delay, start, errors),
+            name=f"bench-worker-{i}",
+        )
+        for i in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    counter.active, began, cpu = True, time.perf_counter(), time.process_time()
+    for worker in workers:
+        worker.join()
+    wall, counter.active = time.perf_counter() - began, False
+    counter.cpu += time.process_time() - cpu
+    if errors:
+        raise SystemExit(f"{len(errors)} conversations failed, the first: {errors[0]}")
+    counter.turns += threads * per_thread * model_calls(available[0])
+    return wall
+
+
+def throughput(
+    store: Store,
+    threads: int,
+    per_thread: int,
+    rounds: int,
+    delay: float,
+    label: str,
+) -> float:
+    """Conversations per second on `threads` workers as a share of the latency-bound ideal."""
+    counter, wall = Counter(), 0.0
+    for _ in range(rounds):
+        with store() as engine:
+            wall += _round(engine, threads, per_thread, delay, counter)
+    done = threads * per_thread * rounds
+    calls = counter.turns // done
+    ideal = threads / (calls * delay)
+    share = done / wall / ideal
+    print(
+        f"threads {label}: {done} conversations on {threads} threads ({rounds} rounds) in "
+        f"{wall:.2f} s = {done / wall:.1f}/s; ideal {ideal:.1f}/s ({calls} calls x "
+        f"{delay * 1000:.0f} ms); share {share:.3f} (target >= 0.70)"
+    )
+    # Python runs one thread at a time: CPU per conversation caps conversations/s.
+    cpu = counter.cpu / done
+    print(
+        f"threads {label}: {cpu * 1000:.1f} ms of this process's CPU per conversation "
+        f"({counter.cpu:.2f} s in {wall:.2f} s), which alone caps the share at "
+        f"{1 / (cpu * ideal):.2f} on one core; agent {counter.per_turn()}"
+    )
+    return share

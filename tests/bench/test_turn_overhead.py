@@ -1,0 +1,117 @@
+"""bench.turn_overhead: the RESULT line's format (not its numbers) and the bare loop's fairness."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.bare_loop import BareLoop, BareLoopError
+from bench.turn_overhead import parse
+from bench.turn_workload import (
+    Arena,
+    Counter,
+    bare_conversation,
+    conversation,
+    plans,
+    reference_decisions,
+    script,
+    seed_template,
+)
+from tests.conftest import PG_ENV
+from tools.retail import DOMAIN
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARE = r"(0|[1-9]\d*)\.\d{3}"
+RESULT = re.compile(
+    rf"RESULT ratio=\d+\.\d{{2}} commits_per_turn=\d+\.\d{{2}} "
+    rf"threads16_sqlite={SHARE} threads16_pg=(?P<pg>{SHARE}|skipped)"
+)
+
+
+def run_quick(*extra: str, pg: str | None = None) -> list[str]:
+    """Run the bench in quick mode as a subprocess; its output lines (it must succeed)."""
+    env = {k: v for k, v in os.environ.items() if k != PG_ENV}
+    if pg:
+        env[PG_ENV] = pg
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.turn_overhead", "--quick", *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()
+
+
+def test_quick_run_ends_with_one_result_line_and_says_why_pg_was_skipped() -> None:
+    lines = run_quick()
+    match = RESULT.fullmatch(lines[-1])
+    assert match is not None, lines[-1]
+    assert match["pg"] == "skipped"
+    assert sum(line.startswith("RESULT") for line in lines) == 1
+    assert any(line.startswith("threads pg: skipped (") and PG_ENV in line for line in lines)
+    assert any(line.startswith("took ") for line in lines)
+
+
+def test_quick_run_on_postgresql_reports_a_share() -> None:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    match = RESULT.fullmatch(run_quick(pg=base)[-1])
+    assert match is not None
+    assert match["pg"] != "skipped"
+
+
+@pytest.mark.parametrize(
+    "argv", [["--reps", "0"], ["--threads", "0"], ["--rounds", "0"], ["--delay", "0"]]
+)
+def test_nonsense_sizes_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(argv)
+    assert exit_info.value.code == 2
+    assert "must be >= 1" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bench") / "template.db"
+    seed_template(path)
+    return path
+
+
+def test_bare_loop_writes_the_agents_events_in_one_commit_per_model_turn(
+    template: Path, tmp_path: Path
+) -> None:
+    agent, bare = Arena(template, tmp_path / "a.db"), Arena(template, tmp_path / "b.db")
+    plan = plans(agent.fresh())[0]
+    decisions = reference_decisions(agent, bare, plan)  # raises unless the events match
+    assert set(decisions) == {"find_user_id_by_email", "get_order_details", "cancel_pending_order"}
+    counter = Counter()
+    counter.attach(bare.engine)
+    seconds, turns = bare_conversation(bare.fresh(), plan, "c1", counter, decisions)
+    assert seconds > 0
+    assert turns == counter.turns == 5
+    assert counter.commits == counter.transactions == 5
+
+
+def test_bare_loop_refuses_anything_but_a_yes(template: Path, tmp_path: Path) -> None:
+    arena = Arena(template, tmp_path / "b.db")
+    engine = arena.fresh()
+    plan = plans(engine)[0]
+    agent = Arena(template, tmp_path / "a.db")
+    decisions = reference_decisions(agent, Arena(template, tmp_path / "r.db"), plan)
+    loop = BareLoop(engine, DOMAIN, script(plan), "c1", decisions)
+    first, second, _ = conversation(plan)
+    assert loop.run(first.text)[0] == "done"
+    status, reply = loop.run(second.text)
+    assert status == "paused"
+    assert "Please confirm" in reply
+    with pytest.raises(BareLoopError, match="only handles a yes"):
+        loop.run("yes, but cancel a different order")
