@@ -117,6 +117,13 @@ def chat(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show tool calls, gate decisions and results.")
     ] = False,
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            help="A customer id your channel already verified (no lookup needed).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Talk to Claude as a customer (needs ANTHROPIC_API_KEY and a store with data)."""
     import uuid
@@ -162,7 +169,7 @@ def chat(
         if not screen.shown:
             console.print(f"[dim]{cid} has no history yet: starting it[/]", highlight=False)
     try:
-        _talk(console, screen, agent, cid, live)
+        _talk(console, screen, agent, cid, live, customer)
     except KeyboardInterrupt:
         screen.end_line()
         console.print(
@@ -173,7 +180,14 @@ def chat(
         raise typer.Exit(130) from None
 
 
-def _talk(console: Console, screen: ChatScreen, agent: Agent, cid: str, live: LiveReply) -> None:
+def _talk(
+    console: Console,
+    screen: ChatScreen,
+    agent: Agent,
+    cid: str,
+    live: LiveReply,
+    customer: str | None = None,
+) -> None:
     from rich.text import Text
 
     from agent.store.lease import ConversationBusy
@@ -195,7 +209,7 @@ def _talk(console: Console, screen: ChatScreen, agent: Agent, cid: str, live: Li
             )
             return
         try:
-            result = agent.run(cid, text)
+            result = agent.run(cid, text, customer_id=customer)
         except ConversationBusy as exc:
             fail(str(exc))
         live.end_turn()

@@ -216,3 +216,23 @@ def test_a_log_line_never_lands_mid_sentence(tmp_path) -> None:
     screen.end_line()
     assert out.getvalue() == "I'll cancel\n it now.\nDone.\n"
     assert err.getvalue() == "12:00:00 WARNING agent.model: slow response\n"
+
+
+def test_chat_customer_option_is_the_verified_customer(tmp_path, monkeypatch, fake_api) -> None:
+    # Issue 8, hole 4: the channel vouches for the customer; no lookup is needed, and the
+    # conversation's customer is that id, whatever the model looks up.
+    fake_api.add(
+        tool_reply("get_order_details", {"order_id": "#W1001001"}),
+        text_reply("Your order is pending."),
+    )
+    db = seeded(tmp_path)
+    use_fake(monkeypatch, fake_api, db)
+    result = chat(
+        "--conversation", "c-v", "--customer", "mia_hernandez_1001", input="where is it?\n\n"
+    )
+    assert result.exit_code == 0, result.output
+    with Session(make_engine(db)) as session:
+        events = [e.event for e in load(session, "c-v")]
+    assert events[0].type == "customer_verified"
+    looked = next(e for e in events if e.type == "tool_result")
+    assert not looked.is_error  # authenticated by the channel: the gate let it through
