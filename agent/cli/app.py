@@ -13,13 +13,9 @@ from typing import Annotated
 import typer
 
 from agent.cli import chat, conversations, run
-from agent.cli import config as config_cli
-from agent.cli import fake_api as fake_api_cli
 from agent.cli import policy as policy_cli
 from agent.cli import replay as replay_cli
-from agent.cli import service as service_cli
 from agent.cli import store as store_cli
-from agent.cli import usage as usage_cli
 from agent.cli.common import GLOBAL_CONFIG, GLOBAL_OVERRIDES
 from agent.cli.root import RootGroup
 
@@ -38,10 +34,6 @@ app.add_typer(store_cli.transcript_app, name="transcript")
 app.add_typer(store_cli.approvals_app, name="approvals")
 app.add_typer(policy_cli.app, name="policy")
 replay_cli.register(app)
-service_cli.register(app)
-app.add_typer(config_cli.app, name="config")
-app.command("usage")(usage_cli.usage)
-app.command("fake-api")(fake_api_cli.fake_api)
 
 
 def _version(show: bool) -> None:
@@ -81,21 +73,8 @@ def global_options(
     GLOBAL_CONFIG[:] = [config] if config else []
 
 
-def mount_domain_commands() -> None:
-    """The domain's own top-level commands (e.g. `tickets`, `triage`)."""
-    from agent.domain import DEFAULT_DOMAIN, load_commands, load_domain
-
-    try:
-        domain = load_domain(DEFAULT_DOMAIN)
-    except ValueError:
-        return
-    for extra in load_commands(domain):  # named apps become groups, unnamed ones commands
-        app.add_typer(extra)
-
-
 def main() -> None:
     """Console-script entry point: one clear line instead of a traceback."""
-    mount_domain_commands()
     try:
         app()
     except KeyboardInterrupt:

@@ -54,23 +54,35 @@ class RootGroup(TyperGroup):
         return super().parse_args(ctx, hoist_global_options(args))
 
     def list_commands(self, ctx: Context) -> list[str]:
-        """Every command, with the domain's group listed without importing the domain."""
+        """Every command, the lazy ones listed without importing their modules."""
+        from agent.cli.lazy import lazy_commands
+
         names = super().list_commands(ctx)
-        return names if DOMAIN_GROUP in names else [*names, DOMAIN_GROUP]
+        extra = [n for n in (DOMAIN_GROUP, *lazy_commands()) if n not in names]
+        return sorted([*names, *extra])
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
-        """A placeholder for the domain's group until it is run (help lists it cheaply)."""
+        """A placeholder for a lazy command until it is run (help lists it cheaply)."""
+        from agent.cli.lazy import lazy_commands, placeholder
+
         command = super().get_command(ctx, cmd_name)
         if command is None and cmd_name == DOMAIN_GROUP:
             return TyperGroup(name=DOMAIN_GROUP, help=DOMAIN_GROUP_HELP)
+        if command is None and cmd_name in lazy_commands():
+            return placeholder(cmd_name)
         return command
 
     def resolve_command(
         self, ctx: Context, args: list[str]
     ) -> tuple[str | None, Command | None, list[str]]:
-        """Import the domain's commands only when `db …` is what runs."""
-        if args and args[0] == DOMAIN_GROUP and DOMAIN_GROUP not in self.commands:
+        """Import a lazy command's module (or the domain's commands) only when it runs."""
+        from agent.cli.lazy import lazy_commands, load
+
+        name = args[0] if args else None
+        if name == DOMAIN_GROUP and DOMAIN_GROUP not in self.commands:
             self.add_command(domain_group(), DOMAIN_GROUP)
+        elif name is not None and name in lazy_commands() and name not in self.commands:
+            self.add_command(load(name), name)
         return super().resolve_command(ctx, args)
 
 

@@ -10,16 +10,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agent.cli.common import DbOption, JsonOption, VerboseOption, command_group, fail, settings_for
-from agent.gate.approvals import ApprovalRow, QueueApprover, Supervisor, supervisor_from_roster
-from agent.store.tables import Conversation
-from agent.transcript.events import export_lines, load
-from agent.transcript.redact import redact_transcript
 
 if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy.engine import Engine
 
-    from agent.gate.approvals import ApprovalRow, QueueApprover
+    from agent.gate.approvals import ApprovalRow, QueueApprover, Supervisor
 
 transcript_app = command_group("Show or export a conversation's transcript.")
 approvals_app = command_group("The supervisor approval queue.")
@@ -87,13 +83,20 @@ def export(
         fail(f"{output} exists; pass --force to overwrite it")
     engine = _engine(db)
     with Session(engine) as session:
+        from agent.store.tables import Conversation
+        from agent.transcript.events import load
+
         events = load(session, conversation_id)
         conversation = session.get(Conversation, conversation_id)
         meta = dict(conversation.meta) if conversation else {}
     if not events:
         fail(f"no conversation {conversation_id!r}")
     if redact:
+        from agent.transcript.redact import redact_transcript
+
         events, meta = redact_transcript(events, meta)
+    from agent.transcript.events import export_lines
+
     text = "\n".join(export_lines(events, meta)) + "\n"
     if output is None:
         typer.echo(text, nl=False)
@@ -209,6 +212,8 @@ def show_request(
 
 def current_supervisor(db: str | None) -> Supervisor:
     """The operating-system user, with the roles the [approvers] roster gives them; or exit 2."""
+    from agent.gate.approvals import supervisor_from_roster
+
     try:
         return supervisor_from_roster(getpass.getuser(), settings_for(db).approvers)
     except (PermissionError, OSError, KeyError) as exc:  # getuser raises OSError/KeyError

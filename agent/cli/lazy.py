@@ -1,0 +1,55 @@
+"""Commands whose modules import heavy libraries load only when they run.
+
+`support-agent --help` lists them from this table; the command's module (SQLAlchemy,
+FastAPI, the fake server, the domain) is imported when the command itself is resolved.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+from typer._click import Command
+from typer.core import TyperGroup
+
+LAZY: dict[str, tuple[str, str]] = {
+    "config": ("agent.cli.config:app", "Inspect the configuration (effective values, sources)."),
+    "usage": ("agent.cli.usage:usage", "Tokens, dollars, errors and latency from the store."),
+    "fake-api": ("agent.cli.fake_api:fake_api", "Run the fake Messages API on 127.0.0.1."),
+    "serve": ("agent.cli.service:serve", "Run the HTTP service and the approval inbox."),
+    "worker": ("agent.cli.service:worker", "Take work from the database queue."),
+    "users": ("agent.cli.service:users_app", "Service users and their API tokens."),
+}
+"""name -> ("module:attribute", help): a typer app (a group) or a command function."""
+
+
+COMMANDS_GROUP = "support_agent.commands"
+"""Entry-point group where installed domains name their top-level commands (e.g. tickets)."""
+
+
+def lazy_commands() -> dict[str, tuple[str, str]]:
+    """The table above plus the commands installed domains declare as entry points."""
+    from importlib.metadata import entry_points
+
+    found = dict(LAZY)
+    for point in entry_points(group=COMMANDS_GROUP):
+        module = point.value.partition(":")[0]
+        found.setdefault(point.name, (point.value, f"The {point.name} commands ({module})."))
+    return found
+
+
+def load(name: str) -> Command:
+    """The click command for a lazily registered name."""
+    spec, _ = lazy_commands()[name]
+    module, _, attr = spec.partition(":")
+    target = getattr(importlib.import_module(module), attr)
+    if isinstance(target, typer.Typer):
+        return typer.main.get_group(target)
+    holder = typer.Typer()
+    holder.command(name)(target)
+    return typer.main.get_command(holder)
+
+
+def placeholder(name: str) -> Command:
+    """A cheap stand-in that `--help` can list without importing the command's module."""
+    return TyperGroup(name=name, help=lazy_commands()[name][1])
