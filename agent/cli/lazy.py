@@ -29,10 +29,16 @@ COMMANDS_GROUP = "support_agent.commands"
 
 def lazy_commands() -> dict[str, tuple[str, str]]:
     """The table above plus the commands installed domains declare as entry points."""
-    from importlib.metadata import entry_points
+    from importlib.metadata import PackageNotFoundError, distribution
 
     found = dict(LAZY)
-    for point in entry_points(group=COMMANDS_GROUP):
+    try:  # this distribution's own entry points: scanning every installed one costs ~0.1 s
+        points = [
+            p for p in distribution("support-agent").entry_points if p.group == COMMANDS_GROUP
+        ]
+    except PackageNotFoundError:
+        points = []
+    for point in points:
         module = point.value.partition(":")[0]
         found.setdefault(point.name, (point.value, f"The {point.name} commands ({module})."))
     return found
