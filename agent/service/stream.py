@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from agent.loop import RunResult
 from agent.model.anthropic import AnthropicModel
+from agent.model.client import CallEnded, LiveText, StreamReset
 from agent.service.runtime import ServiceContext
 from agent.service.views import verified_customer
 from agent.store.tables import Event
@@ -83,20 +84,26 @@ def _new_events(ctx: ServiceContext, cid: str, after: int) -> list[StoredEvent]:
         return load(session, cid, after=after)
 
 
+def _delta_frame(piece: LiveText) -> str:
+    """A live-text signal as an SSE frame: a retried stream tells the client to discard."""
+    if isinstance(piece, StreamReset):  # the client drops the text it showed for this call
+        return sse("text_reset", {"discarded": len(piece.discarded)})
+    if isinstance(piece, CallEnded):
+        return sse("text_end", {})
+    return sse("text_delta", {"text": piece})
+
+
 async def stream_run(ctx: ServiceContext, cid: str, text: str) -> AsyncIterator[str]:
     """Run the message in a thread and yield its events as they are committed."""
     after = await anyio.to_thread.run_sync(_last_seq, ctx, cid)
-    deltas: queue.Queue[str] = queue.Queue()
+    deltas: queue.Queue[LiveText] = queue.Queue()
     outcome: dict[str, RunResult | Exception] = {}
 
     def work() -> None:
         agent = ctx.agent()
         streaming = isinstance(agent.model, AnthropicModel)
         if isinstance(agent.model, AnthropicModel):
-            # Only text pieces are streamed; a retried stream's reset is not shown here.
-            agent.model.on_text = lambda piece: (
-                deltas.put(piece) if isinstance(piece, str) else None
-            )
+            agent.model.on_text = deltas.put  # text, resets of a retried stream, call ends
         try:
             result = agent.run(cid, text, customer_id=verified_customer(ctx.engine, cid))
             outcome["result"] = result
@@ -112,7 +119,7 @@ async def stream_run(ctx: ServiceContext, cid: str, text: str) -> AsyncIterator[
     while True:
         finished = not thread.is_alive()
         while not deltas.empty():
-            yield sse("text_delta", {"text": deltas.get_nowait()})
+            yield _delta_frame(deltas.get_nowait())
         for stored in await anyio.to_thread.run_sync(_new_events, ctx, cid, after):
             after = stored.seq
             frame = _frame(stored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from sqlmodel import Session, select
@@ -254,3 +255,45 @@ def test_stream_carries_the_models_text_deltas(shop, tokens):
     ]
     assert "".join(deltas) == "Hello there, how can I help today?"
     assert "event: status" in body
+
+
+def test_a_retried_stream_tells_the_client_to_discard_what_it_showed(shop, tokens):
+    """A stream broken mid-reply is retried; the client gets text_reset, never the text twice."""
+    from fastapi.testclient import TestClient
+
+    from agent.model.anthropic import AnthropicModel
+    from agent.service.app import create_app
+    from agent.service.runtime import ServiceContext, service_agent
+    from agent.testing.fake_server import FakeMessagesAPI, text_reply
+    from agent.testing.wire import overloaded
+    from tests.service.shop import DOMAIN
+
+    with FakeMessagesAPI() as api:
+        api.add(
+            text_reply(
+                "Let me check that for you", stream_error=overloaded(), stream_error_after=5
+            ),
+            text_reply("Your order shipped."),
+        )
+        settings = Settings(base_url=api.base_url, max_retries=2, retry_base_delay=0.01)
+
+        def make_agent():
+            return service_agent(DOMAIN, settings, shop, AnthropicModel(settings, api_key="test"))
+
+        with TestClient(create_app(ServiceContext(shop, make_agent))) as client:
+            cid = start(client, tokens)
+            with client.stream(
+                "POST",
+                f"/v1/conversations/{cid}/messages",
+                json={"text": "hi"},
+                headers={**tokens.auth("app"), "Accept": "text/event-stream"},
+            ) as response:
+                body = "".join(response.iter_text())
+    shown = ""  # what a client following the protocol has on screen
+    for previous, line in itertools.pairwise(body.splitlines()):
+        if previous == "event: text_delta":
+            shown += json.loads(line.removeprefix("data: "))["text"]
+        elif previous == "event: text_reset":
+            shown = ""
+    assert "event: text_reset" in body
+    assert shown == "Your order shipped."
