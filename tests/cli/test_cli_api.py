@@ -94,7 +94,8 @@ def test_chat_talks_to_the_api_and_confirms_at_the_prompt(tmp_path, monkeypatch,
     result = runner.invoke(cli.app, ["chat", "--conversation", "chat-1"], input=typed)
     assert result.exit_code == 0, result.output
     assert "Order #W1001001 is cancelled." in result.output
-    assert "Please confirm: Cancel order #W1001001" in result.output.replace("\n", " ")
+    flat = " ".join(result.output.split())
+    assert "Please confirm: For Mia Hernandez (mia_hernandez_1001): Cancel order #W1001001" in flat
     with Session(engine) as session:
         assert DOMAIN.snapshot(session)["orders"]["#W1001001"]["status"] == "cancelled"
         assert load(session, "chat-1")[-1].event.type == "run_finished"

@@ -10,6 +10,7 @@ from agent.registry import FieldProblem
 from tools.retail import DOMAIN
 from tools.retail.inputs import CancelOrder, SwapItems
 from tools.retail.summaries import summarize_cancel, summarize_modify_items
+from tools.retail.tables import RetailOrder, RetailUser
 
 WRITES = {
     "cancel_pending_order",
@@ -115,7 +116,11 @@ def test_summaries_without_and_with_data(mini):
     args = DOMAIN.registry.validate(spec, {"order_id": "#W3", "reason": "no longer needed"})
     assert isinstance(args, CancelOrder), args
     assert spec.describe(args).startswith("Cancel order #W3 (reason: no longer needed)")
-    assert summarize_cancel(args, mini) == (
+    # The summary names the account it acts on (issue 8: "for Mia Hernandez, order #W…").
+    summary = summarize_cancel(args, mini)
+    owner = mini.get(RetailUser, mini.get(RetailOrder, "#W3").user_id)
+    assert summary.startswith(f"For {owner.first_name} {owner.last_name} ({owner.user_id}): ")
+    assert summary.endswith(
         "Cancel order #W3 (Widget; reason: no longer needed); $10.00 refunded to credit_card_1 "
         "and $2.50 refunded to gift_card_1."
     )

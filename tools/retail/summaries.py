@@ -26,13 +26,27 @@ from tools.retail.schema import Address, format_money
 from tools.retail.tables import RetailOrder
 
 
-def _with_data(session: Session | None, detailed: Callable[[Session], str], plain: str) -> str:
+def _with_data(
+    session: Session | None,
+    detailed: Callable[[Session], str],
+    plain: str,
+    owner: Callable[[Session], str] | None = None,
+) -> str:
+    """The summary from the stored records, naming the account it acts on; else `plain`."""
     if session is None:
         return plain
     try:
-        return detailed(session)
+        text = detailed(session)
+        if owner is None:
+            return text
+        user = get_user(session, owner(session))
+        return f"For {user.first_name} {user.last_name} ({user.user_id}): {text}"
     except ToolError:
         return plain
+
+
+def _order_owner(order_id: str) -> Callable[[Session], str]:
+    return lambda s: get_order(s, order_id).user_id
 
 
 def _address_text(args: NewAddress) -> str:
@@ -72,7 +86,7 @@ def summarize_cancel(args: CancelOrder, session: Session | None = None) -> str:
         return f"{head}; {' and '.join(parts)}."
 
     plain = f"{head}; everything paid is refunded to the payment method(s) used."
-    return _with_data(session, detailed, plain)
+    return _with_data(session, detailed, plain, _order_owner(args.order_id))
 
 
 def summarize_order_address(args: ModifyOrderAddress, session: Session | None = None) -> str:
@@ -86,7 +100,7 @@ def summarize_order_address(args: ModifyOrderAddress, session: Session | None = 
             f"to {_address_text(args)}."
         )
 
-    return _with_data(session, detailed, plain)
+    return _with_data(session, detailed, plain, _order_owner(args.order_id))
 
 
 def summarize_order_payment(args: ModifyOrderPayment, session: Session | None = None) -> str:
@@ -105,7 +119,7 @@ def summarize_order_payment(args: ModifyOrderPayment, session: Session | None = 
 
     plain = f"Pay order {args.order_id} with {new} instead of its current payment method, "
     plain += "which is refunded."
-    return _with_data(session, detailed, plain)
+    return _with_data(session, detailed, plain, _order_owner(args.order_id))
 
 
 def _swap_text(session: Session, args: SwapItems) -> tuple[str, int]:
@@ -148,7 +162,7 @@ def summarize_modify_items(args: SwapItems, session: Session | None = None) -> s
         f"{_ids(args.new_item_ids)}; the price difference is settled with "
         f"{args.payment_method_id}. {tail}"
     )
-    return _with_data(session, detailed, plain)
+    return _with_data(session, detailed, plain, _order_owner(args.order_id))
 
 
 def summarize_exchange(args: SwapItems, session: Session | None = None) -> str:
@@ -165,7 +179,7 @@ def summarize_exchange(args: SwapItems, session: Session | None = None) -> str:
         f"{_ids(args.new_item_ids)}; the price difference is settled with "
         f"{args.payment_method_id}. {tail}"
     )
-    return _with_data(session, detailed, plain)
+    return _with_data(session, detailed, plain, _order_owner(args.order_id))
 
 
 def summarize_return(args: ReturnItems, session: Session | None = None) -> str:
@@ -188,7 +202,7 @@ def summarize_return(args: ReturnItems, session: Session | None = None) -> str:
         f"{head}; their price is refunded to {args.payment_method_id} once the items are "
         "received. The order cannot be changed again."
     )
-    return _with_data(session, detailed, plain)
+    return _with_data(session, detailed, plain, _order_owner(args.order_id))
 
 
 def summarize_user_address(args: ModifyUserAddress, session: Session | None = None) -> str:
@@ -202,4 +216,5 @@ def summarize_user_address(args: ModifyUserAddress, session: Session | None = No
             f"from {_stored_address(user.get_address())} {tail}"
         )
 
-    return _with_data(session, detailed, f"Change the address on account {args.user_id} {tail}")
+    plain = f"Change the address on account {args.user_id} {tail}"
+    return _with_data(session, detailed, plain, lambda _: args.user_id)
