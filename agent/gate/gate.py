@@ -261,19 +261,22 @@ class Gate:
         asked = state.approval_asked.get(call.use.id)
         if asked is not None and asked.args_hash != call.digest:
             asked = None  # arguments changed: a fresh request, never the old decision
+        common = {
+            "conversation_id": call.cid,
+            "tool_use_id": call.use.id,
+            "tool": call.tool.name,
+            "input": call.args.model_dump(mode="json"),
+            "args_hash": call.digest,
+            "facts": call.facts,
+        }
         if asked is not None:
             request = ApprovalRequest(
                 request_id=asked.request_id,
-                conversation_id=call.cid,
-                tool_use_id=call.use.id,
-                tool=call.tool.name,
-                input=call.args.model_dump(mode="json"),
-                args_hash=call.digest,
                 role=asked.role,
                 summary=asked.summary,
                 reasons=asked.reasons,
-                facts=call.facts,
                 expires_at=asked.expires_at,
+                **common,
             )
             return request, []
         # The id is derived, not random: a crash after the queue saw the request and
@@ -281,16 +284,11 @@ class Gate:
         seed = f"{call.cid}\0{call.use.id}\0{call.digest}".encode()
         request = ApprovalRequest(
             request_id="apr_" + hashlib.sha256(seed).hexdigest()[:12],
-            conversation_id=call.cid,
-            tool_use_id=call.use.id,
-            tool=call.tool.name,
-            input=call.args.model_dump(mode="json"),
-            args_hash=call.digest,
             role=call.decision.role or "supervisor",
             summary=call.tool.describe(call.args, session),
             reasons=list(call.decision.deciding_reasons),
-            facts=call.facts,
             expires_at=expiry(self.approval_hours, self.clock()),
+            **common,
         )
         event = ApprovalRequested(
             tool_use_id=call.use.id,

@@ -222,19 +222,18 @@ def test_lost_resume_job_is_recreated_from_the_decided_approval(client, tokens, 
     assert drain(shop) == 0
 
 
-def test_stream_carries_the_models_text_deltas(shop, tokens):
-    """With the real SDK against the local fake Messages API, text arrives as deltas."""
+def _streamed(shop, tokens, replies, **settings_options) -> str:
+    """The SSE body of one message through the service, the real SDK and the fake API."""
     from fastapi.testclient import TestClient
 
     from agent.model.anthropic import AnthropicModel
     from agent.service.app import create_app
     from agent.service.runtime import ServiceContext, service_agent
-    from agent.testing.fake_server import FakeMessagesAPI, text_reply
+    from agent.testing.fake_server import FakeMessagesAPI
     from tests.service.shop import DOMAIN
 
-    with FakeMessagesAPI() as api:
-        api.add(text_reply("Hello there, how can I help today?"))
-        settings = Settings(base_url=api.base_url, max_retries=0)
+    with FakeMessagesAPI(replies) as api:
+        settings = Settings(base_url=api.base_url, **settings_options)
 
         def make_agent():
             return service_agent(DOMAIN, settings, shop, AnthropicModel(settings, api_key="test"))
@@ -247,53 +246,41 @@ def test_stream_carries_the_models_text_deltas(shop, tokens):
                 json={"text": "hi"},
                 headers={**tokens.auth("app"), "Accept": "text/event-stream"},
             ) as response:
-                body = "".join(response.iter_text())
-    deltas = [
-        json.loads(line.removeprefix("data: "))["text"]
-        for previous, line in zip(body.splitlines(), body.splitlines()[1:], strict=False)
-        if previous == "event: text_delta"
-    ]
-    assert "".join(deltas) == "Hello there, how can I help today?"
-    assert "event: status" in body
+                return "".join(response.iter_text())
 
 
-def test_a_retried_stream_tells_the_client_to_discard_what_it_showed(shop, tokens):
-    """A stream broken mid-reply is retried; the client gets text_reset, never the text twice."""
-    from fastapi.testclient import TestClient
-
-    from agent.model.anthropic import AnthropicModel
-    from agent.service.app import create_app
-    from agent.service.runtime import ServiceContext, service_agent
-    from agent.testing.fake_server import FakeMessagesAPI, text_reply
-    from agent.testing.wire import overloaded
-    from tests.service.shop import DOMAIN
-
-    with FakeMessagesAPI() as api:
-        api.add(
-            text_reply(
-                "Let me check that for you", stream_error=overloaded(), stream_error_after=5
-            ),
-            text_reply("Your order shipped."),
-        )
-        settings = Settings(base_url=api.base_url, max_retries=2, retry_base_delay=0.01)
-
-        def make_agent():
-            return service_agent(DOMAIN, settings, shop, AnthropicModel(settings, api_key="test"))
-
-        with TestClient(create_app(ServiceContext(shop, make_agent))) as client:
-            cid = start(client, tokens)
-            with client.stream(
-                "POST",
-                f"/v1/conversations/{cid}/messages",
-                json={"text": "hi"},
-                headers={**tokens.auth("app"), "Accept": "text/event-stream"},
-            ) as response:
-                body = "".join(response.iter_text())
-    shown = ""  # what a client following the protocol has on screen
+def _shown(body: str) -> str:
+    """What a client following the protocol has on screen at the end."""
+    shown = ""
     for previous, line in itertools.pairwise(body.splitlines()):
         if previous == "event: text_delta":
             shown += json.loads(line.removeprefix("data: "))["text"]
         elif previous == "event: text_reset":
             shown = ""
+    return shown
+
+
+def test_stream_carries_the_models_text_deltas(shop, tokens):
+    """With the real SDK against the local fake Messages API, text arrives as deltas."""
+    from agent.testing.fake_server import text_reply
+
+    body = _streamed(
+        shop, tokens, [text_reply("Hello there, how can I help today?")], max_retries=0
+    )
+    assert "event: text_delta" in body and "event: text_reset" not in body
+    assert _shown(body) == "Hello there, how can I help today?"
+    assert "event: status" in body
+
+
+def test_a_retried_stream_tells_the_client_to_discard_what_it_showed(shop, tokens):
+    """A stream broken mid-reply is retried; the client gets text_reset, never the text twice."""
+    from agent.testing.fake_server import text_reply
+    from agent.testing.wire import overloaded
+
+    replies = [
+        text_reply("Let me check that for you", stream_error=overloaded(), stream_error_after=5),
+        text_reply("Your order shipped."),
+    ]
+    body = _streamed(shop, tokens, replies, max_retries=2, retry_base_delay=0.01)
     assert "event: text_reset" in body
-    assert shown == "Your order shipped."
+    assert _shown(body) == "Your order shipped."
