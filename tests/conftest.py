@@ -76,3 +76,17 @@ def pg_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file holding the seed-0 retail demo store, built once per test process."""
+    from tools.retail import seed_demo
+
+    path = tmp_path_factory.mktemp("retail") / "demo.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine) as session:
+        seed_demo(session, 0)
+        session.commit()
+    engine.dispose()
+    return path

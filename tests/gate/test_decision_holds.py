@@ -36,21 +36,6 @@ SETTINGS = Settings(model="scripted", max_tokens=256)
 MIA = "mia_hernandez_1001"
 
 
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tpl") / "demo.db"
-    engine = make_engine(f"sqlite:///{path}")
-    with Session(engine) as session:
-        seed_demo(session, 0)
-        session.commit()
-    engine.dispose()
-    return path
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _template(tmp_path_factory)
-
-
 def _return_agent(engine: Engine, order_id: str, item: str, method: str) -> Agent:
     """An agent whose model proposes one return, then says it is done."""
     steps = [

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from agent.registry import ToolContext
 from agent.store.engine import make_engine
-from tools.retail import DOMAIN, demo_fixtures, export_retail, import_retail, seed_demo
+from tools.retail import DOMAIN, demo_fixtures, export_retail, import_retail
 from tools.retail.demo_fixtures import DemoFixtures
 from tools.retail.tables import RetailRefundLog
 
@@ -143,18 +143,6 @@ def mini_document() -> dict[str, Any]:
             ),
         },
     }
-
-
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file holding the seed-0 demo store, built once per test run."""
-    path = tmp_path_factory.mktemp("retail") / "demo.db"
-    engine = make_engine(f"sqlite:///{path}")
-    with Session(engine) as session:
-        seed_demo(session, 0)
-        session.commit()
-    engine.dispose()
-    return path
 
 
 @pytest.fixture
