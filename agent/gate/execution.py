@@ -72,32 +72,30 @@ def execute_once(ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel
     """Run the tool in the caller's transaction and record it in the ledger.
 
     If the ledger already holds this (conversation, tool_use id), nothing runs and
-    AlreadyExecuted is raised; the caller rolls back and reads the recorded result.
+    AlreadyExecuted is raised; the caller rolls back (the whole transaction: on
+    PostgreSQL the failed insert has aborted it) and reads the recorded result.
     """
     conn = ctx.session.connection()
-    key = (LEDGER.c.conversation_id == ctx.conversation_id) & (LEDGER.c.tool_use_id == tool_use_id)
-    if conn.execute(select(LEDGER.c.tool).where(key)).first() is not None:
-        raise AlreadyExecuted(tool_use_id)
-    # Claim the ledger row before running anything: a concurrent worker blocks on this
-    # key and then fails, instead of doing the work on stale reads.
+    # Claim the ledger row before running anything: its primary key makes a second
+    # claim fail, and a concurrent worker blocks on the key until this one commits.
     digest = args_hash(tool.name, args.model_dump(mode="json"))
     try:
-        with ctx.session.begin_nested():
-            conn.execute(
-                insert(LEDGER).values(
-                    conversation_id=ctx.conversation_id,
-                    tool_use_id=tool_use_id,
-                    tool=tool.name,
-                    args_hash=digest,
-                    is_error=False,
-                    result="",
-                    executed_at=utcnow(),
-                )
+        conn.execute(
+            insert(LEDGER).values(
+                conversation_id=ctx.conversation_id,
+                tool_use_id=tool_use_id,
+                tool=tool.name,
+                args_hash=digest,
+                is_error=False,
+                result="",
+                executed_at=utcnow(),
             )
+        )
     except IntegrityError as exc:
         raise AlreadyExecuted(tool_use_id) from exc
     output, is_error = _run_tool(ctx, tool, args)
     content = render(output.content)
+    key = (LEDGER.c.conversation_id == ctx.conversation_id) & (LEDGER.c.tool_use_id == tool_use_id)
     conn.execute(update(LEDGER).where(key).values(is_error=is_error, result=content))
     return ToolResulted(
         tool_use_id=tool_use_id,

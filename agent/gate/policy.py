@@ -6,7 +6,7 @@ file format and the retail rules are described in policies/README.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -35,12 +35,21 @@ def strictness(verdict: Verdict) -> int:
 
 @dataclass(frozen=True)
 class RuleCheck:
-    """Whether one rule matched a call, and why (or why not)."""
+    """Whether one rule matched a call, and why (or why not).
+
+    The reason a condition did not match is worked out only when `why` is read (the
+    explain command): deciding needs the yes/no alone, and the wording costs more.
+    """
 
     rule_id: str
     verdict: Verdict
     matched: bool
-    why: str
+    reason: str | Callable[[], str] = field(repr=False, compare=False)
+
+    @property
+    def why(self) -> str:
+        """Why the rule matched or not, in words."""
+        return self.reason if isinstance(self.reason, str) else self.reason()
 
 
 @dataclass(frozen=True)
@@ -93,10 +102,16 @@ class Rule:
             return RuleCheck(self.id, self.verdict, False, f"effect {effect} not in [{listed}]")
         if self.condition is None:
             return RuleCheck(self.id, self.verdict, True, "no condition")
-        error = best_match(self.condition.iter_errors(document))
-        if error is None:
+        if self.condition.is_valid(document):
             return RuleCheck(self.id, self.verdict, True, "when matched")
-        return RuleCheck(self.id, self.verdict, False, clip(f"when: {in_words(error)}"))
+        condition = self.condition
+        return RuleCheck(self.id, self.verdict, False, lambda: _mismatch(condition, document))
+
+
+def _mismatch(condition: Draft202012Validator, document: dict[str, Any]) -> str:
+    """Why a document fails a rule's condition, in words."""
+    error = best_match(condition.iter_errors(document))
+    return clip(f"when: {in_words(error) if error is not None else 'did not match'}")
 
 
 @dataclass(frozen=True)

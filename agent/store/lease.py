@@ -4,7 +4,8 @@ The execution ledger already guarantees that a write runs at most once; the leas
 keeps two workers from also calling the model twice for the same turn. Every append
 of the holder re-asserts the lease inside its own transaction (`fence`), so a worker
 whose lease was taken over cannot append another event: it gets LeaseLost and stops.
-While a long model call runs, a heartbeat thread keeps the lease alive.
+While a long model call runs, one heartbeat thread per Lease keeps the leases of every
+conversation in such a call alive (a set it sweeps; no thread is started per call).
 """
 
 from __future__ import annotations
@@ -44,11 +45,6 @@ _FENCE = (
     .where(_row.id == bindparam("cid"), _row.lease_owner == bindparam("owner"))
     .values(lease_expires=bindparam("expires"))
 )
-_RELEASE = (
-    update(CONVERSATIONS)
-    .where(_row.id == bindparam("cid"), _row.lease_owner == bindparam("owner"))
-    .values(lease_owner=None, lease_expires=None)
-)
 
 
 class ConversationBusy(Exception):
@@ -67,17 +63,13 @@ class Lease:
     ttl: float = 60.0
     wait: float = 30.0
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
-    _expires: dict[str, float] = field(default_factory=dict, repr=False)
 
     def take(self, conn: Connection, cid: str) -> bool:
         """Inside the caller's transaction: take the lease if free, expired or ours."""
         now = utcnow()
         expires = now + timedelta(seconds=self.ttl)
         params = {"cid": cid, "owner": self.owner, "now": now, "expires": expires}
-        taken = conn.execute(_TAKE, params).rowcount == 1
-        if taken:
-            self._expires[cid] = time.monotonic() + self.ttl
-        return taken
+        return bool(conn.execute(_TAKE, params).rowcount == 1)
 
     def try_acquire(self, cid: str) -> bool:
         """Take (or renew) the lease if it is free, expired or already ours."""
@@ -92,26 +84,31 @@ class Lease:
                 raise ConversationBusy(f"conversation {cid} is being handled by another worker")
             time.sleep(0.05)
 
-    def renew_if_due(self, cid: str) -> None:
-        """Renew only when less than half the lease is left (a commit each renewal)."""
-        if self._expires.get(cid, 0.0) - time.monotonic() < self.ttl / 2 and not self.try_acquire(
-            cid
-        ):
-            raise LeaseLost(f"lost the lease on conversation {cid}")
-
     def fence(self, conn: Connection, cid: str) -> None:
         """Inside an append's transaction: still ours (renewed), or LeaseLost and roll back."""
         expires = utcnow() + timedelta(seconds=self.ttl)
         params = {"cid": cid, "owner": self.owner, "expires": expires}
         if conn.execute(_FENCE, params).rowcount != 1:
-            self._expires.pop(cid, None)
             raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
-        self._expires[cid] = time.monotonic() + self.ttl
 
-    def release_in(self, conn: Connection, cid: str) -> None:
-        """Give the lease up inside the caller's transaction (with the final event)."""
-        conn.execute(_RELEASE, {"cid": cid, "owner": self.owner})
-        self._expires.pop(cid, None)
+    def release_in(
+        self, conn: Connection, cid: str, *, status: str | None = None, fenced: bool = False
+    ) -> None:
+        """Give the lease up inside the caller's transaction (with the final event).
+
+        `status` sets the conversation's status in the same statement; `fenced` makes it
+        the append's fence too (LeaseLost, and the caller rolls back, unless it was ours).
+        """
+        values: dict[str, str | None] = {"lease_owner": None, "lease_expires": None}
+        if status is not None:
+            values["status"] = status
+        released = conn.execute(
+            update(CONVERSATIONS)
+            .where(_row.id == cid, _row.lease_owner == self.owner)
+            .values(**values)
+        )
+        if fenced and released.rowcount != 1:
+            raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
 
     def release(self, cid: str) -> None:
         """Give the lease up (only if we hold it)."""
@@ -120,21 +117,79 @@ class Lease:
 
     @contextmanager
     def kept_alive(self, cid: str) -> Iterator[None]:
-        """Renew the lease in the background while a long call (the model) runs."""
-        stop = threading.Event()
+        """Renew the lease every ttl/3 while a long call (the model) runs.
 
-        def beat() -> None:
-            while not stop.wait(self.ttl / 3):
-                try:
-                    if not self.try_acquire(cid):
-                        return  # taken over: the next fence refuses this worker's append
-                except Exception:
-                    continue
-
-        thread = threading.Thread(target=beat, name=f"lease-{cid}", daemon=True)
-        thread.start()
+        The lease joins the set the process's one heartbeat thread sweeps (no thread is
+        started per call). A lease found taken over is dropped from the set: the
+        holder's next fence refuses its append.
+        """
+        key = _HEARTBEAT.join(self, cid)
         try:
             yield
         finally:
-            stop.set()
-            thread.join()
+            _HEARTBEAT.leave(key)
+
+
+@dataclass
+class _Beat:
+    calls: int  # model calls in flight on this lease
+    due: float  # monotonic time of the next renewal
+
+
+class _Heartbeat:
+    """One daemon thread per process renewing every lease in a long call when it is due."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._beats: dict[tuple[int, str], tuple[Lease, _Beat]] = {}
+        self._thread: threading.Thread | None = None
+
+    def join(self, lease: Lease, cid: str) -> tuple[int, str]:
+        key = (id(lease), cid)
+        with self._wake:
+            _, beat = self._beats.get(key, (lease, _Beat(0, 0.0)))
+            if beat.calls == 0:  # the last commit fenced (renewed) it: first beat in ttl/3
+                beat.due = time.monotonic() + lease.ttl / 3
+            beat.calls += 1
+            self._beats[key] = (lease, beat)
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
+                self._thread = threading.Thread(target=self._run, name="lease-heartbeat")
+                self._thread.daemon = True
+                self._thread.start()
+            self._wake.notify()
+        return key
+
+    def leave(self, key: tuple[int, str]) -> None:
+        with self._wake:
+            found = self._beats.get(key)
+            if found is not None:
+                found[1].calls -= 1
+                if found[1].calls <= 0:
+                    del self._beats[key]
+
+    def _due(self) -> list[tuple[tuple[int, str], Lease, str]]:
+        """Wait until some lease is due; those due, their next beat scheduled."""
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                due = [(k, lease, k[1]) for k, (lease, b) in self._beats.items() if b.due <= now]
+                if due:
+                    for key, lease, _ in due:
+                        self._beats[key][1].due = now + lease.ttl / 3
+                    return due
+                soonest = min((b.due for _, b in self._beats.values()), default=None)
+                self._wake.wait(None if soonest is None else soonest - now)
+
+    def _run(self) -> None:
+        while True:
+            for key, lease, cid in self._due():
+                try:
+                    kept = lease.try_acquire(cid)
+                except Exception:
+                    continue  # the store hiccuped: try again next beat
+                if not kept:
+                    with self._wake:
+                        self._beats.pop(key, None)
+
+
+_HEARTBEAT = _Heartbeat()

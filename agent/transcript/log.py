@@ -100,9 +100,9 @@ class ConversationLog:
         """
         first = self.state.last_seq - len(self._staged) + 1
         try:
-            with Session(self.engine) as session, session.begin():
-                conn = session.connection()
-                if create is not None:
+            # A plain connection: an ORM session only joins it when `work` needs one.
+            with self.engine.begin() as conn:
+                if create is not None and self.state.last_seq == 0:  # events: the row exists
                     _ensure(conn, self.conversation_id, create)
                 if take_lease:
                     if not self.lease.take(conn, self.conversation_id):
@@ -112,24 +112,28 @@ class ConversationLog:
                         )
                     self._catch_up(conn)
                     first = self.state.last_seq + 1
+                elif release and work is None:  # fence, status and release: one statement
+                    self.lease.release_in(conn, self.conversation_id, status=status, fenced=True)
                 else:
                     self.lease.fence(conn, self.conversation_id)
                 self.stage(*events)
                 result: Any = None
                 if work is not None:
-                    more, result = work(session)
+                    with Session(bind=conn) as session:
+                        more, result = work(session)
+                        session.flush()
                     self.stage(*more)
                 if self._staged:
                     rows = event_rows(self.conversation_id, first, self._staged)
                     conn.execute(insert(EVENTS), rows)
-                if status is not None:
+                if release and (take_lease or work is not None):
+                    self.lease.release_in(conn, self.conversation_id, status=status)
+                elif status is not None and not release:
                     conn.execute(
                         update(CONVERSATIONS)
                         .where(CONVERSATIONS.c.id == self.conversation_id)
                         .values(status=status)
                     )
-                if release:
-                    self.lease.release_in(conn, self.conversation_id)
         except IntegrityError as exc:
             self._reread()
             raise LogConflict(f"conversation {self.conversation_id} changed underneath") from exc
