@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -14,7 +14,6 @@ from sqlmodel import Session
 from agent.digest import json_sha256
 from agent.gate import confirm
 from agent.gate.call import Decided, Outcome, Paused, Refused, Resolved, Stop
-from agent.gate.execution import AlreadyExecuted, recorded_result
 from agent.gate.gate import Gate, refusal
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
 from agent.model.context import fit_request
@@ -34,7 +33,7 @@ from agent.transcript.events import (
     UserMessage,
 )
 from agent.transcript.files import TranscriptMeta
-from agent.transcript.log import ConversationLog, InTransaction
+from agent.transcript.log import ConversationLog, StaleTurn
 from agent.transcript.state import ConversationState
 
 API_UNAVAILABLE_REPLY = (
@@ -120,7 +119,7 @@ class Agent:
         log = self.log(cid)
         refusal = self.spend_guard.check(cid) if self.spend_guard else None
 
-        def receive(_: Session) -> tuple[list[AnyEvent], None]:
+        def receive() -> list[AnyEvent]:
             known = log.state.customer_id
             if customer_id is not None and known not in (None, customer_id):
                 raise ValueError(f"conversation {cid} belongs to another or no verified customer")
@@ -129,13 +128,15 @@ class Agent:
             )
             said: list[AnyEvent] = [*verified, UserMessage(text=user_text)]
             if refusal is not None:  # over a customer limit: keep the message, answer politely
-                return [*said, ErrorOccurred(kind="budget", message=refusal.reason)], None
-            return [*said, *_answer(log.state, user_text)], None
+                return [*said, ErrorOccurred(kind="budget", message=refusal.reason)]
+            return [*said, *_answer(log.state, user_text)]
 
-        self._take(log, receive, create=True)
-        if refusal is not None:
-            return self._finish(Turn(log, replies=[refusal.reply]), "paused", "customer_limit")
-        return self._drive(Turn(log))
+        def turn() -> RunResult:
+            if refusal is not None:
+                return self._finish(Turn(log, replies=[refusal.reply]), "paused", "customer_limit")
+            return self._drive(Turn(log))
+
+        return self._opened(log, receive, turn)
 
     def resume(self, cid: str) -> RunResult:
         """Continue from the store, holding the conversation's lease while doing so."""
@@ -143,17 +144,33 @@ class Agent:
             if session.get(Conversation, cid) is None:
                 raise LookupError(f"no conversation {cid!r}")
         log = self.log(cid)
-        self._take(log, None, create=False)
-        return self._drive(Turn(log))
+        log.refresh()  # another worker may have moved it on: start from the store
+        return self._opened(log, list, lambda: self._drive(Turn(log)))
 
-    def _take(self, log: ConversationLog, work: InTransaction | None, *, create: bool) -> None:
-        """Take the lease (waiting up to lease.wait) with the first commit of the turn."""
+    def _opened(
+        self,
+        log: ConversationLog,
+        first: Callable[[], list[AnyEvent]],
+        turn: Callable[[], RunResult],
+    ) -> RunResult:
+        """Open the turn with its first events and run it; the first commit takes the lease.
+
+        Optimistic: the events are derived from the cached state, and the commit that
+        takes the lease refuses them (StaleTurn, nothing written) if anyone appended
+        since; the turn is then opened again on the fresh state. While another worker
+        holds the lease, wait up to lease.wait.
+        """
         deadline = time.monotonic() + self.lease.wait
-        meta = self.meta.model_dump(mode="json", exclude_none=True) if create else None
+        meta = self.meta.model_dump(mode="json", exclude_none=True)
         while True:
+            if not log.synced:
+                log.refresh()
+            log.open_turn(first(), meta=meta)
             try:
-                log.commit(work=work, create=meta, take_lease=True)
-                return
+                return turn()
+            except StaleTurn:  # the cache was read again: derive the events anew
+                if time.monotonic() >= deadline:
+                    raise
             except ConversationBusy:
                 if time.monotonic() >= deadline:
                     raise
@@ -176,7 +193,8 @@ class Agent:
                     return ended
         except BaseException:
             turn.log.discard()
-            self.lease.release(turn.log.conversation_id)
+            if turn.log.holds_lease:
+                self.lease.release(turn.log.conversation_id)
             raise
 
     def _gate_step(self, turn: Turn, state: ConversationState) -> RunResult | None:
@@ -205,11 +223,7 @@ class Agent:
         elif step.execute is None:
             log.commit(step.events)
         else:
-            try:
-                outcome = log.commit(step.events, work=step.execute)
-            except AlreadyExecuted:  # an earlier life of this call ran it: its recorded result
-                done = recorded_result(self.engine, log.conversation_id, use)
-                outcome = log.commit([*step.events, done]) or Resolved()
+            outcome = log.commit(step.events, work=step.execute)
         match outcome:
             case Paused(kind="confirmation", summary=summary):
                 again = use.id in state.unclear_answers
@@ -240,6 +254,8 @@ class Agent:
                 turn, "failed", spent, events=[ErrorOccurred(kind="budget", message=spent)]
             )
         turn.calls += 1
+        if turn.log.opening:  # the lease (and what the turn has so far) before the call
+            turn.log.commit()
         request = ModelRequest(
             model=self.limits.model,
             max_tokens=self.limits.max_tokens,

@@ -317,3 +317,41 @@ def test_a_reused_tool_use_id_counts_and_records_its_new_input(engine):
     assert [c.input for c in called] == [{"name": "a"}]  # the second was over the limit
     refused = [e for e in events if e.type == "tool_result" and e.is_error]
     assert refused and "tool call limit" in refused[-1].content
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    """An earlier life ran the write (ledger row) but this cache never saw its result."""
+    if store == "postgres":
+        from agent.store.engine import make_engine
+
+        engine = make_engine(request.getfixturevalue("pg_url"))
+        with Session(engine) as s:
+            s.add(ToyValue(name="a", value=1))
+            s.commit()
+    else:
+        engine = request.getfixturevalue("engine")
+    agent, _ = make_agent(
+        engine, [call("set_value", {"name": "a", "value": 7}, "t1"), text("done")]
+    )
+    assert agent.run("c1", "set a to 7").status == "paused"
+    with Session(engine) as s:
+        s.add(
+            Execution(
+                conversation_id="c1",
+                tool_use_id="t1",
+                tool="set_value",
+                args_hash="x",
+                result="recorded earlier",
+            )
+        )
+        s.commit()
+    assert agent.run("c1", "yes").status == "done"
+    with Session(engine) as s:
+        results = [e.event for e in load(s, "c1") if e.event.type == "tool_result"]
+        ledger = s.exec(select(Execution)).all()
+    assert [(r.content, r.executed) for r in results] == [("recorded earlier", False)]
+    assert len(ledger) == 1 and value(engine).value == 1  # nothing ran a second time
+    engine.dispose()

@@ -11,16 +11,15 @@ from typing import Any
 
 from loguru import logger
 from pydantic import BaseModel
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from agent.clock import utcnow
 from agent.model.client import ToolUse
 from agent.registry import Tool, ToolContext, ToolError, ToolOutput, args_hash
-from agent.store.engine import reader
 from agent.store.tables import CustomerLock, Execution
 from agent.transcript.events import ToolResulted
 
@@ -72,27 +71,30 @@ def execute_once(ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel
     """Run the tool in the caller's transaction and record it in the ledger.
 
     If the ledger already holds this (conversation, tool_use id), nothing runs and
-    AlreadyExecuted is raised; the caller rolls back (the whole transaction: on
-    PostgreSQL the failed insert has aborted it) and reads the recorded result.
+    AlreadyExecuted is raised; the transaction is still usable, so the caller can read
+    the recorded result (recorded_result) and append it instead.
     """
     conn = ctx.session.connection()
     # Claim the ledger row before running anything: its primary key makes a second
     # claim fail, and a concurrent worker blocks on the key until this one commits.
     digest = args_hash(tool.name, args.model_dump(mode="json"))
-    try:
-        conn.execute(
-            insert(LEDGER).values(
-                conversation_id=ctx.conversation_id,
-                tool_use_id=tool_use_id,
-                tool=tool.name,
-                args_hash=digest,
-                is_error=False,
-                result="",
-                executed_at=utcnow(),
-            )
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    claim = (
+        insert(LEDGER)
+        .values(
+            conversation_id=ctx.conversation_id,
+            tool_use_id=tool_use_id,
+            tool=tool.name,
+            args_hash=digest,
+            is_error=False,
+            result="",
+            executed_at=utcnow(),
         )
-    except IntegrityError as exc:
-        raise AlreadyExecuted(tool_use_id) from exc
+        .on_conflict_do_nothing()
+        .returning(LEDGER.c.tool_use_id)
+    )
+    if conn.execute(claim).first() is None:  # the transaction stays usable for the caller
+        raise AlreadyExecuted(tool_use_id)
     output, is_error = _run_tool(ctx, tool, args)
     content = render(output.content)
     key = (LEDGER.c.conversation_id == ctx.conversation_id) & (LEDGER.c.tool_use_id == tool_use_id)
@@ -108,13 +110,10 @@ def execute_once(ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel
     )
 
 
-def recorded_result(engine: Engine, conversation_id: str, use: ToolUse) -> ToolResulted:
+def recorded_result(conn: Connection, conversation_id: str, use: ToolUse) -> ToolResulted:
     """The ledger's result for a tool_use id that already ran, as the model should read it."""
     key = (LEDGER.c.conversation_id == conversation_id) & (LEDGER.c.tool_use_id == use.id)
-    with reader(engine).connect() as conn:
-        row = conn.execute(
-            select(LEDGER.c.tool, LEDGER.c.result, LEDGER.c.is_error).where(key)
-        ).first()
+    row = conn.execute(select(LEDGER.c.tool, LEDGER.c.result, LEDGER.c.is_error).where(key)).first()
     if row is None:
         message = f"Error: tool_use id {use.id} could not be run; nothing ran"
         return ToolResulted(tool_use_id=use.id, name=use.name, content=message, is_error=True)

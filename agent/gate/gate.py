@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -22,7 +23,7 @@ from sqlmodel import Session
 from agent.clock import utcnow
 from agent.gate.approvals import ApprovalRequest, Approver, check_decision, expiry
 from agent.gate.call import Decided, Outcome, Paused, Refused, Resolved, Step, Stop
-from agent.gate.execution import execute_once, lock_customer
+from agent.gate.execution import AlreadyExecuted, execute_once, lock_customer, recorded_result
 from agent.gate.policy import Decision
 from agent.model.client import ToolUse
 from agent.registry import (
@@ -141,14 +142,32 @@ class Gate:
         return Step(Refused(message), [refusal(use, message)])
 
     def step(self, cid: str, state: ConversationState, use: ToolUse) -> Step:
-        """Take one pending tool_use as far as it can go now (reads only; commits nothing)."""
+        """Take one pending tool_use as far as it can go now (commits nothing).
+
+        A call to a read tool is decided and run in the commit's transaction (one
+        transaction, facts read once); anything else is decided on a read-only view first,
+        and what may run re-decides inside the commit (see _execute).
+        """
         called: list[AnyEvent] = []
         if use.id not in state.called:
             called.append(ToolCalled(tool_use_id=use.id, name=use.name, input=use.input))
+        tool = self.registry.get(use.name)
+        if tool is not None and tool.effect == "read" and use.id not in state.ran:
+            return Step(Resolved(), called, execute=lambda s: self._whole(s, cid, state, use))
         with Session(reader(self.engine)) as session:
             step = self._step(session, cid, state, use)
         step.events[:0] = called
         return step
+
+    def _whole(
+        self, session: Session, cid: str, state: ConversationState, use: ToolUse
+    ) -> tuple[list[AnyEvent], Outcome]:
+        """Decide and, if cleared, run one call inside the caller's transaction."""
+        step = self._step(session, cid, state, use)
+        if step.execute is None:
+            return step.events, step.outcome
+        more, outcome = step.execute(session)
+        return [*step.events, *more], outcome
 
     def _step(self, session: Session, cid: str, state: ConversationState, use: ToolUse) -> Step:
         ran = state.ran.get(use.id)
@@ -186,7 +205,8 @@ class Gate:
         """Compute facts and ask the policy; an error computing facts denies (fail closed)."""
         dumped = args.model_dump(mode="json")
         try:
-            facts = self.registry.facts_for(_context(session, cid, state), tool, args)
+            with _contained(session):
+                facts = self.registry.facts_for(_context(session, cid, state), tool, args)
         except Exception as exc:  # any failure here must mean "no"
             logger.opt(exception=exc).warning("facts for {} failed; denying", tool.name)
             facts = {"error": type(exc).__name__}
@@ -315,8 +335,21 @@ class Gate:
                     return [*decided, refusal(call.use, why)], Refused(why)
                 return decided, Decided(f"the decision changed to {fresh.decision.verdict}")
         ctx = _context(session, call.cid, state)
-        result = execute_once(ctx, call.use.id, call.tool, call.args)
+        try:
+            result = execute_once(ctx, call.use.id, call.tool, call.args)
+        except AlreadyExecuted:  # an earlier life of this call ran it: the model reads that
+            result = recorded_result(session.connection(), call.cid, call.use)
         return [result], Resolved()
+
+
+def _contained(session: Session) -> AbstractContextManager[object]:
+    """A savepoint on PostgreSQL, where a failed statement would doom the whole transaction.
+
+    SQLite carries on after a failed statement, so there the savepoint would only cost.
+    """
+    if session.connection().dialect.name == "postgresql":
+        return session.begin_nested()
+    return nullcontext()
 
 
 def _context(session: Session, cid: str, state: ConversationState) -> ToolContext:

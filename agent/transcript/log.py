@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -44,6 +44,13 @@ class LogConflict(Exception):
     """Someone appended to this conversation without the lease; the cache was re-read."""
 
 
+class StaleTurn(Exception):
+    """Others appended since the cached state a turn was opened on; nothing was written.
+
+    The cache has been read again: open the turn anew on the fresh state.
+    """
+
+
 @dataclass
 class ConversationLog:
     """Append, load and fold the events of one conversation, under its lease."""
@@ -53,12 +60,36 @@ class ConversationLog:
     lease: Lease
     state: ConversationState = field(default_factory=ConversationState)
     _staged: list[AnyEvent] = field(default_factory=list)
+    _opening: dict[str, Any] | None = None  # the next commit takes the lease (row meta)
+    _synced: bool = False  # the cache has met the store at least once
+    holds_lease: bool = False
 
     def refresh(self) -> ConversationState:
         """Fold what was appended since the cached state (by anyone) and return the state."""
         with reader(self.engine).connect() as conn:
             self._catch_up(conn)
+        self._synced = True
         return self.state
+
+    def open_turn(self, events: Sequence[AnyEvent], *, meta: dict[str, Any]) -> None:
+        """Stage a turn's first events; the turn's first commit takes the lease with them.
+
+        That commit also creates the conversation row (with `meta`) if it is missing, and
+        refuses with StaleTurn if anyone appended since the cached state the events were
+        derived from, or ConversationBusy if another worker holds the lease.
+        """
+        self._opening = meta
+        self.stage(*events)
+
+    @property
+    def synced(self) -> bool:
+        """Whether the cached state was ever read from (or written to) the store."""
+        return self._synced
+
+    @property
+    def opening(self) -> bool:
+        """Whether the lease is still to be taken by the turn's first commit."""
+        return self._opening is not None
 
     def stage(self, *events: AnyEvent) -> None:
         """Fold events now and write them with the next commit (a model reply with its step)."""
@@ -85,33 +116,36 @@ class ConversationLog:
         *,
         work: InTransaction | None = None,
         status: ConversationStatus | None = None,
-        create: dict[str, Any] | None = None,
         take_lease: bool = False,
         release: bool = False,
     ) -> Any:
         """Write staged events, `events` and what `work` adds, in one fenced transaction.
 
-        `create` makes the conversation row (with this meta) if it is missing;
-        `take_lease` acquires the lease (ConversationBusy if another worker holds it)
-        and folds what others appended before `work` runs; `status` sets the
-        conversation's status; `release` gives the lease up in the same commit.
-        On any failure nothing is written and the cached state is read again.
-        Returns what `work` returned.
+        The first commit of a turn (see open_turn) takes the lease; every later one
+        fences it (LeaseLost if it was taken over). `take_lease` takes it outside a turn
+        (ConversationBusy if another worker holds it) and folds what others appended
+        before `work` runs, so `work` decides on the store's latest state. `status` sets
+        the conversation's status; `release` gives the lease up in the same commit. On
+        any failure nothing is written and the cached state is read again. Returns what
+        `work` returned.
         """
-        first = self.state.last_seq - len(self._staged) + 1
+        stored = self.state.last_seq - len(self._staged)  # the last seq already written
+        opening = self._opening
+        if take_lease and (opening is not None or self._staged):
+            raise ValueError("take_lease is for a commit outside a turn, with nothing staged")
         try:
             # A plain connection: an ORM session only joins it when `work` needs one.
             with self.engine.begin() as conn:
-                if create is not None and self.state.last_seq == 0:  # events: the row exists
-                    _ensure(conn, self.conversation_id, create)
-                if take_lease:
+                if opening is not None:
+                    self._take(conn, opening, stored)
+                elif take_lease:
                     if not self.lease.take(conn, self.conversation_id):
                         raise ConversationBusy(
                             f"conversation {self.conversation_id} is being handled by "
                             "another worker"
                         )
                     self._catch_up(conn)
-                    first = self.state.last_seq + 1
+                    stored = self.state.last_seq
                 elif release and work is None:  # fence, status and release: one statement
                     self.lease.release_in(conn, self.conversation_id, status=status, fenced=True)
                 else:
@@ -124,9 +158,9 @@ class ConversationLog:
                         session.flush()
                     self.stage(*more)
                 if self._staged:
-                    rows = event_rows(self.conversation_id, first, self._staged)
+                    rows = event_rows(self.conversation_id, stored + 1, self._staged)
                     conn.execute(insert(EVENTS), rows)
-                if release and (take_lease or work is not None):
+                if release and (opening is not None or take_lease or work is not None):
                     self.lease.release_in(conn, self.conversation_id, status=status)
                 elif status is not None and not release:
                     conn.execute(
@@ -136,12 +170,31 @@ class ConversationLog:
                     )
         except IntegrityError as exc:
             self._reread()
+            if opening is not None:  # someone appended since the turn was opened
+                raise StaleTurn(f"conversation {self.conversation_id} moved on") from exc
             raise LogConflict(f"conversation {self.conversation_id} changed underneath") from exc
         except BaseException:
             self._reread()
             raise
-        self._staged = []
+        self._staged, self._opening, self._synced = [], None, True
+        self.holds_lease = not release
         return result
+
+    def _take(self, conn: Connection, meta: dict[str, Any], stored: int) -> None:
+        """Create the row if new, take the lease, and check nobody appended since `stored`."""
+        if stored == 0:
+            _ensure(conn, self.conversation_id, meta)
+        if not self.lease.take(conn, self.conversation_id):
+            raise ConversationBusy(
+                f"conversation {self.conversation_id} is being handled by another worker"
+            )
+        newer = (
+            select(EVENTS.c.seq)
+            .where(EVENTS.c.conversation_id == self.conversation_id, EVENTS.c.seq > stored)
+            .limit(1)
+        )
+        if conn.execute(newer).first() is not None:
+            raise StaleTurn(f"conversation {self.conversation_id} moved on since it was read")
 
     def _fold(self, event: AnyEvent) -> None:
         apply_event(self.state, event)
@@ -153,7 +206,8 @@ class ConversationLog:
 
     def _reread(self) -> None:
         """Forget the cache and anything staged; the store is the truth."""
-        self.state, self._staged = ConversationState(), []
+        self.state, self._staged, self._opening = ConversationState(), [], None
+        self._synced = False
         try:
             self.refresh()
         except Exception:

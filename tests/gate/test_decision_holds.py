@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -302,3 +303,38 @@ def test_long_model_call_keeps_the_lease_so_a_second_worker_waits(engine: Engine
     responses = [e for e in events if e.type == "model_response"]
     assert len(responses) == 2  # the second worker found nothing left to do
     assert other_model.calls == 0
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_failed_facts_query_denies_a_read_and_the_turn_goes_on(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    """A read is decided inside the commit's transaction; a failing query there denies it.
+
+    On PostgreSQL a failed statement dooms its transaction: the facts run in a savepoint,
+    so the refusal still commits and the model hears why.
+    """
+    if store == "postgres":
+        engine = make_engine(request.getfixturevalue("pg_url"))
+        with Session(engine) as session:
+            session.add(ToyValue(name="a", value=1))
+            session.commit()
+    else:
+        engine = request.getfixturevalue("engine")
+    reg = registry()
+
+    def broken(ctx: ToolContext, *_: Any) -> dict[str, Any]:
+        ctx.session.exec(text("SELECT nothing FROM no_such_table"))  # type: ignore[call-overload]
+        return {}
+
+    reg.facts = broken
+    steps = [tool_step("lookup", {"name": "a"}, "t1"), text_step("sorry")]
+    agent = Agent(engine, ScriptedModel(steps), Gate(engine, reg, ToyPolicy()), "s", Limits("m", 9))
+    assert agent.run("c", "what is a?").status == "done"
+    with Session(engine) as session:
+        events = [e.event for e in load(session, "c")]
+    decision = next(e for e in events if isinstance(e, GateDecided))
+    refused = next(e for e in events if isinstance(e, ToolResulted))
+    assert decision.verdict == "deny" and decision.rules == [FACTS_UNAVAILABLE]
+    assert refused.is_error and "could not be checked" in refused.content
+    engine.dispose()
