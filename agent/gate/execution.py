@@ -11,7 +11,7 @@ from typing import Any
 
 from loguru import logger
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -25,6 +25,29 @@ from agent.transcript.events import ToolResulted
 
 LEDGER = Execution.__table__  # type: ignore[attr-defined]
 LOCKS = CustomerLock.__table__  # type: ignore[attr-defined]
+
+
+# Built once (every tool call runs them): claim the ledger row, then record the result.
+_CLAIM = {
+    name: insert(LEDGER)
+    .values(
+        conversation_id=bindparam("cid"),
+        tool_use_id=bindparam("tid"),
+        tool=bindparam("tool"),
+        args_hash=bindparam("digest"),
+        is_error=False,
+        result="",
+        executed_at=bindparam("at"),
+    )
+    .on_conflict_do_nothing()
+    .returning(LEDGER.c.tool_use_id)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_RESULT = (
+    update(LEDGER)
+    .where(LEDGER.c.conversation_id == bindparam("cid"), LEDGER.c.tool_use_id == bindparam("tid"))
+    .values(is_error=bindparam("err"), result=bindparam("res"))
+)
 
 
 class AlreadyExecuted(Exception):
@@ -78,27 +101,20 @@ def execute_once(ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel
     # Claim the ledger row before running anything: its primary key makes a second
     # claim fail, and a concurrent worker blocks on the key until this one commits.
     digest = args_hash(tool.name, args.model_dump(mode="json"))
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    claim = (
-        insert(LEDGER)
-        .values(
-            conversation_id=ctx.conversation_id,
-            tool_use_id=tool_use_id,
-            tool=tool.name,
-            args_hash=digest,
-            is_error=False,
-            result="",
-            executed_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(LEDGER.c.tool_use_id)
-    )
-    if conn.execute(claim).first() is None:  # the transaction stays usable for the caller
+    claim = _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    row = {
+        "cid": ctx.conversation_id,
+        "tid": tool_use_id,
+        "tool": tool.name,
+        "digest": digest,
+        "at": utcnow(),
+    }
+    if conn.execute(claim, row).first() is None:  # the transaction stays usable for the caller
         raise AlreadyExecuted(tool_use_id)
     output, is_error = _run_tool(ctx, tool, args)
     content = render(output.content)
-    key = (LEDGER.c.conversation_id == ctx.conversation_id) & (LEDGER.c.tool_use_id == tool_use_id)
-    conn.execute(update(LEDGER).where(key).values(is_error=is_error, result=content))
+    done = {"cid": ctx.conversation_id, "tid": tool_use_id, "err": is_error, "res": content}
+    conn.execute(_RESULT, done)
     return ToolResulted(
         tool_use_id=tool_use_id,
         name=tool.name,

@@ -46,6 +46,13 @@ _FENCE = (
     .values(lease_expires=bindparam("expires"))
 )
 
+_RELEASE = (
+    update(CONVERSATIONS)
+    .where(_row.id == bindparam("cid"), _row.lease_owner == bindparam("owner"))
+    .values(lease_owner=None, lease_expires=None)
+)
+_RELEASE_WITH_STATUS = _RELEASE.values(status=bindparam("status"))
+
 
 class ConversationBusy(Exception):
     """Another worker holds the conversation's lease."""
@@ -99,14 +106,12 @@ class Lease:
         `status` sets the conversation's status in the same statement; `fenced` makes it
         the append's fence too (LeaseLost, and the caller rolls back, unless it was ours).
         """
-        values: dict[str, str | None] = {"lease_owner": None, "lease_expires": None}
-        if status is not None:
-            values["status"] = status
-        released = conn.execute(
-            update(CONVERSATIONS)
-            .where(_row.id == cid, _row.lease_owner == self.owner)
-            .values(**values)
-        )
+        if status is None:
+            released = conn.execute(_RELEASE, {"cid": cid, "owner": self.owner})
+        else:
+            released = conn.execute(
+                _RELEASE_WITH_STATUS, {"cid": cid, "owner": self.owner, "status": status}
+            )
         if fenced and released.rowcount != 1:
             raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
 
@@ -143,6 +148,8 @@ class _Heartbeat:
         self._wake = threading.Condition()
         self._beats: dict[tuple[int, str], tuple[Lease, _Beat]] = {}
         self._thread: threading.Thread | None = None
+        self._wakes_at = float("inf")  # when the thread looks again if nobody wakes it
+        self._idle = 1.0  # seconds between looks while no call is in flight
 
     def join(self, lease: Lease, cid: str) -> tuple[int, str]:
         key = (id(lease), cid)
@@ -156,7 +163,8 @@ class _Heartbeat:
                 self._thread = threading.Thread(target=self._run, name="lease-heartbeat")
                 self._thread.daemon = True
                 self._thread.start()
-            self._wake.notify()
+            if beat.due < self._wakes_at:  # waking the thread costs; only when it must
+                self._wake.notify()
         return key
 
     def leave(self, key: tuple[int, str]) -> None:
@@ -177,8 +185,14 @@ class _Heartbeat:
                     for key, lease, _ in due:
                         self._beats[key][1].due = now + lease.ttl / 3
                     return due
-                soonest = min((b.due for _, b in self._beats.values()), default=None)
-                self._wake.wait(None if soonest is None else soonest - now)
+                # Idle, it still looks every `_idle` seconds, so the next call of the same
+                # kind needs no wake-up; a lease due sooner wakes it (see join).
+                beats = self._beats.values()
+                self._idle = min((lease.ttl / 3 for lease, _ in beats), default=self._idle)
+                soonest = min((b.due for _, b in beats), default=now + self._idle)
+                self._wakes_at = soonest
+                self._wake.wait(soonest - now)
+                self._wakes_at = float("inf")
 
     def _run(self) -> None:
         while True:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -264,12 +264,6 @@ def append(session: Session, conversation_id: str, *events: BaseModel) -> list[i
 
 def load_rows(conn: Connection, conversation_id: str, after: int = 0) -> list[StoredEvent]:
     """The events of a conversation with seq > after, in order (plain SQL, no ORM)."""
-    table = Event.__table__  # type: ignore[attr-defined]
-    stmt = (
-        select(table.c.seq, table.c.created_at, table.c.payload)
-        .where(table.c.conversation_id == conversation_id, table.c.seq > after)
-        .order_by(table.c.seq)
-    )
     return [
         StoredEvent(
             conversation_id=conversation_id,
@@ -277,8 +271,16 @@ def load_rows(conn: Connection, conversation_id: str, after: int = 0) -> list[St
             at=at,
             event=EVENT_ADAPTER.validate_python(payload),
         )
-        for seq, at, payload in conn.execute(stmt)
+        for seq, at, payload in conn.execute(_EVENTS_AFTER, {"cid": conversation_id, "seq": after})
     ]
+
+
+_TABLE = Event.__table__  # type: ignore[attr-defined]
+_EVENTS_AFTER = (  # built once: every turn catches up with it
+    select(_TABLE.c.seq, _TABLE.c.created_at, _TABLE.c.payload)
+    .where(_TABLE.c.conversation_id == bindparam("cid"), _TABLE.c.seq > bindparam("seq"))
+    .order_by(_TABLE.c.seq)
+)
 
 
 def load(session: Session, conversation_id: str, after: int = 0) -> list[StoredEvent]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -38,6 +38,20 @@ InTransaction = Callable[[Session], tuple[list[AnyEvent], Any]]
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+
+
+# Built once: one turn runs these many times.
+_NEWER = (
+    select(EVENTS.c.seq)
+    .where(EVENTS.c.conversation_id == bindparam("cid"), EVENTS.c.seq > bindparam("seq"))
+    .limit(1)
+)
+_INSERT_EVENTS = insert(EVENTS)
+_SET_STATUS = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"))
+    .values(status=bindparam("status"))
+)
 
 
 class LogConflict(Exception):
@@ -159,15 +173,11 @@ class ConversationLog:
                     self.stage(*more)
                 if self._staged:
                     rows = event_rows(self.conversation_id, stored + 1, self._staged)
-                    conn.execute(insert(EVENTS), rows)
+                    conn.execute(_INSERT_EVENTS, rows)
                 if release and (opening is not None or take_lease or work is not None):
                     self.lease.release_in(conn, self.conversation_id, status=status)
                 elif status is not None and not release:
-                    conn.execute(
-                        update(CONVERSATIONS)
-                        .where(CONVERSATIONS.c.id == self.conversation_id)
-                        .values(status=status)
-                    )
+                    conn.execute(_SET_STATUS, {"cid": self.conversation_id, "status": status})
         except IntegrityError as exc:
             self._reread()
             if opening is not None:  # someone appended since the turn was opened
@@ -188,12 +198,7 @@ class ConversationLog:
             raise ConversationBusy(
                 f"conversation {self.conversation_id} is being handled by another worker"
             )
-        newer = (
-            select(EVENTS.c.seq)
-            .where(EVENTS.c.conversation_id == self.conversation_id, EVENTS.c.seq > stored)
-            .limit(1)
-        )
-        if conn.execute(newer).first() is not None:
+        if conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first():
             raise StaleTurn(f"conversation {self.conversation_id} moved on since it was read")
 
     def _fold(self, event: AnyEvent) -> None:

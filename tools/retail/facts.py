@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.registry import Tool, ToolContext, ToolError
-from tools.retail.orders import recent_refunds
+from tools.retail.orders import load, recent_refunds
 from tools.retail.schema import to_dollars
 from tools.retail.tables import RetailOrder, RetailUser
 
@@ -46,7 +46,7 @@ def compute_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> RetailFacts:
         facts.refunds_last_30_days = recent_refunds(ctx.session, ctx.customer_id)
     order_id, user_id = _text_arg(args, "order_id"), _text_arg(args, "user_id")
     if order_id is not None:
-        order = ctx.session.get(RetailOrder, order_id)
+        order = load(ctx.session, RetailOrder, order_id)
         if order is not None:
             facts.target_user_id = order.user_id
             facts.order_status = order.status
@@ -54,7 +54,7 @@ def compute_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> RetailFacts:
             facts.status_allowed = order.status == wanted if wanted else True
             if tool.refund is not None:
                 facts.refund_total = to_dollars(_refund(ctx, tool, args))
-    elif user_id is not None and ctx.session.get(RetailUser, user_id) is not None:
+    elif user_id is not None and load(ctx.session, RetailUser, user_id) is not None:
         facts.target_user_id = user_id
     if facts.target_user_id is not None:
         facts.owns_target = facts.target_user_id == ctx.customer_id

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from agent.clock import utcnow
@@ -28,11 +29,26 @@ from tools.retail.tables import (
 )
 
 REFUND_WINDOW = timedelta(days=30)
+_HELD = "retail_rows_held"
+
+Row = TypeVar("Row", RetailOrder, RetailUser, RetailVariant, RetailProduct)
+
+
+def load(session: Session, model: type[Row], key: str) -> Row | None:
+    """The row by primary key, held for the session's life so a second lookup is free.
+
+    SQLAlchemy's identity map holds rows weakly: facts, dry run, summary and tool each
+    looking up the same order in one transaction would each query it again.
+    """
+    row = session.get(model, key)
+    if row is not None:
+        session.info.setdefault(_HELD, {})[(model, key)] = row
+    return row
 
 
 def get_user(session: Session, user_id: str) -> RetailUser:
     """The user, or a ToolError naming the missing id."""
-    user = session.get(RetailUser, user_id)
+    user = load(session, RetailUser, user_id)
     if user is None:
         raise ToolError(f"user {user_id!r} not found")
     return user
@@ -40,7 +56,7 @@ def get_user(session: Session, user_id: str) -> RetailUser:
 
 def get_order(session: Session, order_id: str) -> RetailOrder:
     """The order, or a ToolError naming the missing id."""
-    order = session.get(RetailOrder, order_id)
+    order = load(session, RetailOrder, order_id)
     if order is None:
         hint = "" if order_id.startswith("#") else " (order ids start with '#')"
         raise ToolError(f"order {order_id!r} not found{hint}")
@@ -49,7 +65,7 @@ def get_order(session: Session, order_id: str) -> RetailOrder:
 
 def get_variant(session: Session, item_id: str) -> RetailVariant:
     """The item (variant), or a ToolError naming the missing id."""
-    variant = session.get(RetailVariant, item_id)
+    variant = load(session, RetailVariant, item_id)
     if variant is None:
         raise ToolError(f"item {item_id!r} not found")
     return variant
@@ -57,7 +73,7 @@ def get_variant(session: Session, item_id: str) -> RetailVariant:
 
 def product_name(session: Session, product_id: str) -> str:
     """The product's name, or its id when unknown."""
-    product = session.get(RetailProduct, product_id)
+    product = load(session, RetailProduct, product_id)
     return product.name if product is not None else product_id
 
 
@@ -208,12 +224,19 @@ def log_refund(
 
 def refunds_since(session: Session, user_id: str, since: datetime) -> int:
     """How many payouts (cancel, return, cheaper swap) the user had since an aware time."""
-    query = (
-        select(func.count())
-        .select_from(RetailRefundLog)
-        .where(RetailRefundLog.user_id == user_id, col(RetailRefundLog.at) >= since)
+    session.flush()  # payouts this session has logged but not yet written count too
+    found = session.connection().execute(_REFUNDS_SINCE, {"user": user_id, "since": since})
+    return int(found.scalar_one())
+
+
+_REFUNDS_SINCE = (  # built once: the policy's facts count refunds on every call
+    select(func.count())
+    .select_from(RetailRefundLog)
+    .where(
+        col(RetailRefundLog.user_id) == bindparam("user"),
+        col(RetailRefundLog.at) >= bindparam("since"),
     )
-    return int(session.exec(query).one())
+)
 
 
 def recent_refunds(session: Session, user_id: str) -> int:

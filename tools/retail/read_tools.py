@@ -21,7 +21,7 @@ from tools.retail.inputs import (
     TransferRequest,
     UserRef,
 )
-from tools.retail.orders import get_order, get_user, get_variant, product_name
+from tools.retail.orders import get_order, get_user, get_variant, load, product_name
 from tools.retail.schema import DOLLARS
 from tools.retail.tables import RetailProduct, RetailUser
 from tools.retail.transfer import product_variants, user_order_ids
@@ -88,7 +88,7 @@ def get_order_details(ctx: ToolContext, args: OrderRef) -> dict[str, Any]:
 
 def get_product_details(ctx: ToolContext, args: ProductRef) -> dict[str, Any]:
     """The product with every variant, its options, price and availability."""
-    product = ctx.session.get(RetailProduct, args.product_id)
+    product = load(ctx.session, RetailProduct, args.product_id)
     if product is None:
         raise ToolError(f"product {args.product_id!r} not found (item ids are not product ids)")
     variants = product_variants(ctx.session, product.product_id)
