@@ -6,13 +6,20 @@ Run from the repository root:
 
 The fake Messages API answers every gist after a latency of 1-3 s and enforces a
 rate limit of 50 requests per minute (tier 1) with 429s; the client shares the
-engine's client-side limiter set to the same limit. To finish in about a minute,
+engine's client-side limiter, set to the same limit, which learns from the
+`anthropic-ratelimit-*` headers how much of it the server lets out at once. To
+finish in about a minute,
 time is scaled by --scale: at 0.1 a call takes 0.1-0.3 s and the limit is 50
 requests per 6 s window (the same shape, ten times faster).
 
-Ideal wall time: the limit lets `limit` requests start per window, so the last of
-N requests starts after floor((N - 1) / limit) windows and ends one mean latency
-later. Figures: wall time over ideal, the share of HTTP calls answered 429,
+Ideal wall time: the server's limit is a token bucket that holds a window's worth
+(`limit` requests, all available at once) and refills continuously at `limit` per
+window, so of N answered calls the first `limit` may start at once and the rest one
+every window / limit seconds: the last starts after (N - limit) / limit windows and
+ends one mean latency later. (Until issue 10 the ideal counted whole windows,
+floor((N - 1) / limit), as if the limit were a fixed window: the same 42.2 s at 400
+tickets, but up to a window too generous at other counts.)
+Figures: wall time over ideal, the share of HTTP calls answered 429,
 tickets failed or left untriaged, dollars realtime vs batch (same tickets, same
 gist model, batch at the 50% batch price, its processing time also scaled) and the
 token bill split into input, output, cache write and cache read.
@@ -108,6 +115,12 @@ class Figures:
     limited: int = 0
 
 
+def ideal_seconds(calls: int, window: float, mean_latency: float) -> float:
+    """The least wall time the server's bucket allows for `calls`: burst, then its rate."""
+    burst, per_second = REQUESTS_PER_MINUTE, REQUESTS_PER_MINUTE / window
+    return max(0, calls - burst) / per_second + mean_latency
+
+
 def realtime(engine: Engine, scale: float, concurrency: int) -> Figures:
     """Triage every ticket realtime against a rate-limited fake API with latency."""
     window = 60.0 * scale
@@ -175,8 +188,8 @@ def main() -> None:
         inbox = seeded_store(Path(tmp), "rt.db", args.tickets)
         live = realtime(inbox, args.scale, args.concurrency)
         later = batch(seeded_store(Path(tmp), "batch.db", args.tickets), args.scale)
-    mean_latency = sum(LATENCY) / 2 * args.scale
-    ideal = (args.tickets - 1) // REQUESTS_PER_MINUTE * window + mean_latency
+    answered = live.calls - live.limited  # each one a ticket's call or its corrective retry
+    ideal = ideal_seconds(answered, window, sum(LATENCY) / 2 * args.scale)
     wall_over_ideal = live.wall / ideal
     share = live.limited / live.calls if live.calls else 0.0
     failed = live.failed + later.failed

@@ -5,6 +5,16 @@ from the model's buckets before it goes out (`LimitedTransport`); output tokens 
 paid when the reply's usage is known. Limits start from configuration and are learned
 from the API's `anthropic-ratelimit-*` headers; a `retry-after` stops everyone sending
 until it has passed.
+
+The API's limiter is a token bucket that refills continuously; how much of a minute's
+budget it lets out at once is not documented (the docs warn that 60 requests a minute
+may be enforced as one a second). So a bucket starts holding one second of its rate and
+grows to what the server shows it holds: `remaining` (plus the request just counted) is
+a level the server's bucket reached, hence a lower bound of its capacity. The `reset`
+header (when the server's bucket will be full again) is not used for this: it is given
+to the second and in the server's clock. A 429 means the server holds less than the
+bucket thought: it shrinks by half and never grows past that again, so a wrong guess
+costs a few 429s, never a storm.
 """
 
 from __future__ import annotations
@@ -24,7 +34,11 @@ from loguru import logger
 Resource = Literal["requests", "input-tokens", "output-tokens"]
 RESOURCES: tuple[Resource, ...] = ("requests", "input-tokens", "output-tokens")
 BURST_SECONDS = 1.0
-"""A bucket holds this many seconds of its rate: a minute's budget never leaves at once."""
+"""A bucket holds this many seconds of its rate until the server shows it holds more."""
+ARRIVAL_SLACK = 0.25
+"""Seconds of its rate (at least one unit) a bucket grown from the headers keeps below what
+the server showed: the server counts a request when it arrives, the bucket when it leaves,
+and requests do not always arrive in the order they left."""
 
 
 def estimate_input_tokens(kwargs: dict[str, Any]) -> int:
@@ -41,12 +55,42 @@ class TokenBucket:
     capacity: float
     level: float
     updated: float
+    ceiling: float = math.inf
+    """The most `widen` may grow the bucket to: lowered by every 429 (`narrow`)."""
 
     @classmethod
     def per_minute(cls, limit: float, now: float) -> TokenBucket:
-        """A bucket for a per-minute limit, starting full."""
-        capacity = max(1.0, limit / 60 * BURST_SECONDS)
+        """A bucket for a per-minute limit holding `BURST_SECONDS` of it, starting full."""
+        capacity = cls.floor_for(limit / 60)
         return cls(limit / 60, capacity, capacity, now)
+
+    @staticmethod
+    def floor_for(rate: float) -> float:
+        """The capacity a bucket starts with and never shrinks below."""
+        return max(1.0, rate * BURST_SECONDS)
+
+    def widen(self, shown: float, now: float) -> None:
+        """Grow towards `shown` units, a level the server's bucket reached (up to `ceiling`).
+
+        The bucket stays `ARRIVAL_SLACK` below it; the units it did not know about were
+        there all along, so the level grows too.
+        """
+        target = min(shown - max(1.0, self.rate * ARRIVAL_SLACK), self.ceiling)
+        if target > self.capacity:
+            self.refill(now)
+            self.level += target - self.capacity
+            self.capacity = target
+
+    def narrow(self) -> None:
+        """The server refused what this bucket let through: hold half as much from now on.
+
+        A bucket at its floor guessed nothing: the 429 is someone else's use or a race.
+        """
+        floor = self.floor_for(self.rate)
+        if self.capacity <= floor:
+            return
+        self.ceiling = self.capacity = max(floor, self.capacity / 2)
+        self.level = min(self.level, self.capacity)
 
     def refill(self, now: float) -> None:
         """Accrue what the time since the last refill earned."""
@@ -140,14 +184,18 @@ class RateLimiter:
         with self._lock:
             now = self.clock()
             for resource in RESOURCES:
-                self._learn_one(resource, headers, now)
+                self._learn_one(resource, headers, status, now)
             if status == 429:
+                for bucket in self._buckets.values():
+                    bucket.narrow()
                 retry_after = retry_after_seconds(headers)
                 if retry_after is not None:
                     self.blocked_until = max(self.blocked_until, now + retry_after)
                     logger.info("rate limited: every caller waits {:.2f}s", retry_after)
 
-    def _learn_one(self, resource: Resource, headers: httpx2.Headers, now: float) -> None:
+    def _learn_one(
+        self, resource: Resource, headers: httpx2.Headers, status: int, now: float
+    ) -> None:
         limit = _number(headers.get(f"anthropic-ratelimit-{resource}-limit"))
         remaining = _number(headers.get(f"anthropic-ratelimit-{resource}-remaining"))
         if limit is None or limit <= 0:
@@ -162,12 +210,19 @@ class RateLimiter:
             self._buckets[resource] = bucket = fresh
         if remaining is not None:
             bucket.refill(now)
+            counted = 1 if resource == "requests" and status != 429 else 0
+            bucket.widen(remaining + counted, now)
             bucket.level = min(bucket.level, remaining)
 
     def limits(self) -> dict[Resource, float]:
         """The per-minute limits in force now."""
         with self._lock:
             return {r: b.rate * 60 for r, b in self._buckets.items()}
+
+    def bursts(self) -> dict[Resource, float]:
+        """How much of each limit may leave at once now (the buckets' capacities)."""
+        with self._lock:
+            return {r: b.capacity for r, b in self._buckets.items()}
 
 
 def _number(raw: str | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2
@@ -83,6 +84,61 @@ def test_limits_and_remaining_budget_are_learned_from_headers():
     assert bucket.acquire(10) == 1.0  # no request left: one accrues per second
 
 
+def requests_left(limit: int, remaining: int) -> httpx2.Headers:
+    return httpx2.Headers(
+        {
+            "anthropic-ratelimit-requests-limit": str(limit),
+            "anthropic-ratelimit-requests-remaining": str(remaining),
+        }
+    )
+
+
+def test_the_bucket_grows_to_the_burst_the_server_shows():
+    clock = FakeClock()
+    bucket = limiter(clock, requests_per_minute=60)  # one a second, a burst of one at first
+    assert bucket.bursts() == {"requests": 1.0}
+    assert bucket.acquire(1) == 0.0
+
+    bucket.learn(requests_left(60, 29), 200)  # the server's bucket held 30 before this one
+
+    assert bucket.bursts() == {"requests": 29.0}  # one request short of it: arrival slack
+    assert [bucket.acquire(1) for _ in range(28)] == [0.0] * 28
+    assert bucket.acquire(1) == 1.0  # then the rate: one a second
+    bucket.learn(requests_left(60, 3), 200)  # a lower level never shrinks the bucket
+    assert bucket.bursts() == {"requests": 29.0}
+
+
+def test_the_bucket_never_holds_more_than_the_server_has_left():
+    clock = FakeClock()
+    bucket = limiter(clock, requests_per_minute=60)
+    bucket.learn(requests_left(60, 59), 200)  # grows to 59, but someone else used 50 since:
+    bucket.learn(requests_left(60, 9), 200)
+
+    assert bucket.bursts() == {"requests": 59.0}
+    assert [bucket.acquire(1) for _ in range(9)] == [0.0] * 9
+    assert bucket.acquire(1) == 1.0
+
+
+def test_a_429_halves_a_grown_bucket_for_good_and_spares_one_at_its_floor():
+    clock = FakeClock()
+    bucket = limiter(clock, requests_per_minute=60)
+    bucket.learn(requests_left(60, 40), 200)
+    assert bucket.bursts() == {"requests": 40.0}
+
+    bucket.learn(requests_left(60, 0), 429)  # the server let out less than it showed
+    assert bucket.bursts() == {"requests": 20.0}
+    bucket.learn(requests_left(60, 59), 200)  # never grows past what a 429 cut it to
+    assert bucket.bursts() == {"requests": 20.0}
+    for _ in range(6):
+        bucket.learn(requests_left(60, 0), 429)
+    assert bucket.bursts() == {"requests": 1.0}  # a few 429s at most, then the floor
+
+    fresh = limiter(clock, requests_per_minute=60)
+    fresh.learn(requests_left(60, 0), 429)  # at its floor: it guessed nothing, still learns
+    fresh.learn(requests_left(60, 30), 200)
+    assert fresh.bursts() == {"requests": 30.0}
+
+
 def test_retry_after_on_a_429_holds_every_caller():
     clock = FakeClock()
     bucket = limiter(clock)
@@ -131,6 +187,20 @@ def test_limits_learned_from_the_fake_server_avoid_429s():
     assert answers.count("stream") == 10
     assert answers.count("rate limited") == 0
     assert model.limiter("claude-test").limits()["requests"] == 240.0
+
+
+def test_a_burst_the_server_allows_is_used_without_429s():
+    server_limit = ServerRateLimit(requests_per_minute=1200, burst_seconds=3)  # 20/s, 60 at once
+    with FakeMessagesAPI(rate_limit=server_limit, responder=lambda _: text_reply("ok")) as api:
+        model = model_for(api)  # no limits configured: all learned from headers
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda i: model.respond(request(f"message {i}")), range(90)))
+        answers = [r.answer for r in api.requests]
+
+    assert answers.count("stream") == 90
+    assert answers.count("rate limited") == 0
+    assert model.limiter("claude-test").bursts()["requests"] > 20  # more than a second's worth
 
 
 def test_the_fake_server_enforces_its_bucket_with_headers():

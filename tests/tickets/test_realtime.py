@@ -15,7 +15,10 @@ from agent.config import Settings
 from agent.model.client import Usage
 from agent.model.ratelimit import RateLimiter
 from agent.model.usage import batch_cost, cost
+from agent.testing.fake_batches import ForcedToolResponder
 from agent.testing.fake_server import (
+    FakeMessagesAPI,
+    ServerRateLimit,
     bad_request,
     rate_limited,
     server_error,
@@ -200,6 +203,27 @@ def test_every_call_goes_through_the_shared_rate_limiter(inbox, gist_api):
     # A token bucket of 10 a minute: the first call goes at once, each later one 6 s apart.
     assert limiter.acquired == 24
     assert sum(waits) == pytest.approx(23 * 6.0)
+
+
+def test_the_limiter_learns_the_burst_the_server_allows_and_uses_it(inbox):
+    waits: list[float] = []
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    # Configured as one a second (a burst of one); the server lets a minute's worth out at once.
+    limiter = RateLimiter(requests_per_minute=60, clock=lambda: clock[0], sleep=sleep)
+    server_limit = ServerRateLimit(requests_per_minute=60, burst_seconds=60)
+    api = FakeMessagesAPI(responder=ForcedToolResponder(), rate_limit=server_limit)
+    with api:
+        assert triage(inbox, api, concurrency=1, limiter=limiter).triaged == 24
+        answers = [r.answer for r in api.requests]
+
+    assert answers.count("rate limited") == 0
+    assert waits == []  # the first answer showed 59 left: the other 23 went at once
+    assert limiter.bursts()["requests"] == 59.0  # the server's 60, less one of arrival slack
 
 
 def test_batch_price_is_half_the_realtime_price():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+import httpx2
 
 from agent.config import API_KEY_ENV, Settings
 from agent.model.ratelimit import RateLimiter, estimate_input_tokens
@@ -35,7 +36,9 @@ def make_limiter(settings: Settings, window: float = 60.0) -> RateLimiter:
 
     The server counts a request when it arrives, the limiter when it leaves; with
     the window a little longer than the server's, a request that left later but
-    arrived sooner than the one whose slot it takes is not answered 429.
+    arrived sooner than the one whose slot it takes is not answered 429. These are
+    the limits until the first answer: then the API's headers tell the limiter its
+    rates and how much of them may leave at once (`learn_rate_limit`).
     """
     per_minute = 60.0 / (window + ARRIVAL_MARGIN)  # the limits are per `window` seconds
     requests, tokens = settings.requests_per_minute, settings.input_tokens_per_minute
@@ -48,6 +51,11 @@ def make_limiter(settings: Settings, window: float = 60.0) -> RateLimiter:
 def wait_for_rate_limit(limiter: RateLimiter, params: dict[str, Any]) -> float:
     """Block until this request fits under the shared limit; the seconds waited."""
     return limiter.acquire(estimate_input_tokens(params))
+
+
+def learn_rate_limit(limiter: RateLimiter, response: httpx2.Response) -> None:
+    """Let the limiter adopt the limits and budget the API reported with this response."""
+    limiter.learn(response.headers, response.status_code)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from agent.model.ratelimit import RateLimiter
 from agent.model.usage import batch_cost, cost
 from tools.tickets.attachments import AttachmentError, Image, check_count, check_image
 from tools.tickets.claims import Billed, claim, release, stale_owners, store_failure, store_gist
-from tools.tickets.connection import wait_for_rate_limit
+from tools.tickets.connection import learn_rate_limit, wait_for_rate_limit
 from tools.tickets.gist import Gist, GistRejected, correction_params, gist_params, parse_gist
 from tools.tickets.progress import Reporter
 from tools.tickets.tables import Ticket, TicketAttachment, TriageMode
@@ -128,6 +128,8 @@ class RealtimeTriage:
     def _ask(self, params: dict[str, Any]) -> Answer:
         """One gist call; the first attempt and every retry after an error wait for the limiter.
 
+        Every answer, 429s included, teaches the limiter what the API allows.
+
         The SDK's own retries are off: they would resend outside the limiter. A 429
         is resent after the server's retry-after without a new slot: the slot it
         holds was never used, and a second one would idle a whole window.
@@ -138,9 +140,13 @@ class RealtimeTriage:
             if not limited:
                 wait_for_rate_limit(self.limiter, params)
             try:
-                message = to_assistant_message(client.messages.create(**params))
+                raw = client.messages.with_raw_response.create(**params)
+                learn_rate_limit(self.limiter, raw.http_response)
+                message = to_assistant_message(raw.parse())
                 return Answer(message.content, message.stop_reason, message.usage)
             except anthropic.APIError as exc:
+                if isinstance(exc, anthropic.APIStatusError):
+                    learn_rate_limit(self.limiter, exc.response)
                 kind = error_kind(exc)
                 limited = kind == "rate_limited"
                 budget = RATE_LIMIT_ATTEMPTS if limited else self.client.max_retries
