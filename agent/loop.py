@@ -16,7 +16,7 @@ from agent.gate import confirm
 from agent.gate.call import Decided, Outcome, Paused, Refused, Resolved, Stop
 from agent.gate.gate import Gate, refusal
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
-from agent.model.context import fit_request
+from agent.model.context import fit_request, fixed_tokens
 from agent.model.spend import SpendGuard
 from agent.model.usage import Budget
 from agent.store.engine import reader
@@ -97,6 +97,7 @@ class Agent:
     spend_guard: SpendGuard | None = None  # per-customer limits and the spend alert
     _logs: OrderedDict[str, ConversationLog] = field(default_factory=OrderedDict, repr=False)
     _hashes: tuple[str, str] = ("", "")
+    _fixed: int | None = None  # estimated tokens of the system prompt and tools
 
     def __post_init__(self) -> None:
         self.lease = self.lease or Lease(self.engine)
@@ -264,7 +265,9 @@ class Agent:
             tools=self.gate.registry.api_tools(),
         )
         count = getattr(self.model, "count_tokens", lambda _request: None)
-        request = fit_request(request, self.limits.context_budget, count)
+        if self._fixed is None:  # system and tools never change: estimated once
+            self._fixed = fixed_tokens(request)
+        request = fit_request(request, self.limits.context_budget, count, self._fixed)
         requested = ModelRequested(
             model=request.model,
             max_tokens=request.max_tokens,

@@ -114,18 +114,28 @@ def _types(message: ChatMessage) -> set[Any]:
     return {b.get("type") for b in message.content}
 
 
+def fixed_tokens(request: ModelRequest) -> int:
+    """The local estimate of the tokens of the request's system prompt and tools."""
+    return math.ceil(len(json.dumps([request.system, request.tools], default=str)) / 4)
+
+
 def fit_request(
-    request: ModelRequest, budget: int | None, count_tokens: Callable[[ModelRequest], int | None]
+    request: ModelRequest,
+    budget: int | None,
+    count_tokens: Callable[[ModelRequest], int | None],
+    fixed: int | None = None,
 ) -> ModelRequest:
     """The request with its messages fitted to `budget` tokens (system and tools included).
 
     `count_tokens` (the API's count where available) is asked once, and only when the
     local estimate comes within half of the budget: short conversations cost no extra
     round trip. The trimming steps scale the local estimate by what that count showed.
+    `fixed` is fixed_tokens(request) when the caller already knows it (it never changes
+    for one agent).
     """
     if budget is None:
         return request
-    fixed = math.ceil(len(json.dumps([request.system, request.tools], default=str)) / 4)
+    fixed = fixed_tokens(request) if fixed is None else fixed
     rough = estimate(request.messages) + fixed
     if rough < budget * PREFLIGHT_SHARE:
         return request

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -221,14 +223,16 @@ class ConversationLog:
 
 def _ensure(conn: Connection, cid: str, meta: dict[str, Any]) -> None:
     """Create the conversation row unless it exists."""
-    found = conn.execute(CONVERSATIONS.select().where(CONVERSATIONS.c.id == cid)).first()
-    if found is None:
-        row = Conversation(id=cid, meta=meta)
-        conn.execute(
-            insert(CONVERSATIONS).values(
-                **{c.name: getattr(row, c.name) for c in CONVERSATIONS.columns}
-            )
-        )
+    new = _NEW_CONVERSATION["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    conn.execute(new, {"cid": cid, "at": utcnow(), "meta": meta})
+
+
+_NEW_CONVERSATION = {  # built once; a row already there is left as it is
+    name: insert(CONVERSATIONS)
+    .values(id=bindparam("cid"), created_at=bindparam("at"), meta=bindparam("meta"))
+    .on_conflict_do_nothing()
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 def record(engine: Engine, conversation_id: str, *events: BaseModel) -> list[int]:
