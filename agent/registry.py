@@ -139,12 +139,18 @@ class ToolRegistry:
 
     tools: dict[str, Tool] = field(default_factory=dict)
     facts: FactsFunction | None = None
+    payout_fact: str | None = None  # the fact holding the dollars a call pays the customer
     _api_tools: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, tools: Iterable[Tool], facts: FactsFunction | None = None) -> ToolRegistry:
+    def of(
+        cls,
+        tools: Iterable[Tool],
+        facts: FactsFunction | None = None,
+        payout_fact: str | None = None,
+    ) -> ToolRegistry:
         """Build a registry, refusing duplicate names."""
-        registry = cls(facts=facts)
+        registry = cls(facts=facts, payout_fact=payout_fact)
         for tool in tools:
             registry.add(tool)
         return registry

@@ -355,3 +355,25 @@ def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(
     assert [(r.content, r.executed) for r in results] == [("recorded earlier", False)]
     assert len(ledger) == 1 and value(engine).value == 1  # nothing ran a second time
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("payout_fact", "facts", "expected"),
+    [
+        (None, {"paid": 12.5}, None),  # the domain names no payout fact: nothing to show
+        ("paid", {"paid": 12.5}, 12.5),
+        ("paid", {"paid": True}, None),  # not an amount
+        ("paid", {}, None),
+    ],
+)
+def test_an_approval_request_carries_the_payout_the_domain_names(
+    engine, payout_fact: str | None, facts: dict[str, Any], expected: float | None
+) -> None:
+    """The queue shows what a call would pay without knowing any domain's fact names."""
+    approver = ScriptedApprover([])
+    agent, _ = make_agent(engine, [call("set_value", {"name": "a", "value": 900}, "t1")], approver)
+    agent.gate.registry.payout_fact = payout_fact
+    agent.gate.registry.facts = lambda ctx, tool, args: dict(facts)
+    assert agent.run("c1", "set a to 900").status == "paused"
+    assert agent.run("c1", "yes").reason == "approval"
+    assert [seen.payout for seen in approver.seen] == [expected]

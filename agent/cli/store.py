@@ -120,8 +120,9 @@ def _expires(row: ApprovalRow) -> str:
     return f"in {minutes // 60}h" if minutes < 48 * 60 else f"in {minutes // 1440}d"
 
 
-def _refund(row: ApprovalRow) -> str:
-    total = row.request.get("facts", {}).get("refund_total")
+def _payout(row: ApprovalRow) -> str:
+    """What the call would pay the customer (the domain names the fact), or '-'."""
+    total = row.request.get("payout")
     return f"${total:,.2f}" if isinstance(total, int | float) and total else "-"
 
 
@@ -129,9 +130,9 @@ def _print_rows(console: Console, rows: list[ApprovalRow]) -> None:
     """Two lines a request: whole ids in aligned columns, then what it is (cut to the width)."""
     from rich.text import Text
 
-    header = ("request", "status", "refund", "expires", "conversation")
+    header = ("request", "status", "payout", "expires", "conversation")
     table = [
-        (row.request_id, row.status, _refund(row), _expires(row), row.conversation_id)
+        (row.request_id, row.status, _payout(row), _expires(row), row.conversation_id)
         for row in rows
     ]
     widths = [max(len(cells[i]) for cells in [header, *table]) for i in range(len(header))]

@@ -32,6 +32,7 @@ class ApprovalRequest(BaseModel):
     summary: str
     reasons: list[str] = Field(default_factory=list)
     facts: dict[str, Any] = Field(default_factory=dict)
+    payout: float | None = None  # dollars the call would pay the customer, if the domain says
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
 

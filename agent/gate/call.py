@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from sqlmodel import Session
 
-from agent.transcript.events import AnyEvent
+from agent.registry import Effect
+from agent.transcript.events import AnyEvent, Verdict
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,42 @@ class Step:
     outcome: Outcome
     events: list[AnyEvent] = field(default_factory=list)
     execute: Execution | None = None
+
+
+class PolicyDecision(Protocol):
+    """What the gate needs from a policy decision."""
+
+    @property
+    def verdict(self) -> Verdict:
+        """allow, confirm, approve or deny."""
+        ...
+
+    @property
+    def rules(self) -> list[str]:
+        """Ids of the matched rules, strictest first."""
+        ...
+
+    @property
+    def reasons(self) -> list[str]:
+        """Reasons of the matched rules, aligned with `rules`."""
+        ...
+
+    @property
+    def role(self) -> str | None:
+        """The role that must approve (verdict approve)."""
+        ...
+
+    @property
+    def deciding_reasons(self) -> list[str]:
+        """Reasons of the rules whose verdict won."""
+        ...
+
+
+class PolicyEvaluator(Protocol):
+    """Anything that turns (tool, effect, input, facts) into a decision."""
+
+    def evaluate(
+        self, tool: str, effect: Effect, input: dict[str, Any], facts: dict[str, Any]
+    ) -> PolicyDecision:
+        """The verdict for one call; must never raise."""
+        ...

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from loguru import logger
 from pydantic import BaseModel
@@ -22,12 +22,21 @@ from sqlmodel import Session
 
 from agent.clock import utcnow
 from agent.gate.approvals import ApprovalRequest, Approver, check_decision, expiry
-from agent.gate.call import Decided, Outcome, Paused, Refused, Resolved, Step, Stop
+from agent.gate.call import (
+    Decided,
+    Outcome,
+    Paused,
+    PolicyDecision,
+    PolicyEvaluator,
+    Refused,
+    Resolved,
+    Step,
+    Stop,
+)
 from agent.gate.execution import AlreadyExecuted, execute_once, lock_customer, recorded_result
 from agent.gate.policy import Decision
 from agent.model.client import ToolUse
 from agent.registry import (
-    Effect,
     FieldProblem,
     Tool,
     ToolContext,
@@ -45,50 +54,10 @@ from agent.transcript.events import (
     ToolCalled,
     ToolResulted,
     ValidationFailed,
-    Verdict,
 )
 from agent.transcript.state import ConversationState
 
 FACTS_UNAVAILABLE = "facts-unavailable"
-
-
-class PolicyDecision(Protocol):
-    """What the gate needs from a policy decision."""
-
-    @property
-    def verdict(self) -> Verdict:
-        """allow, confirm, approve or deny."""
-        ...
-
-    @property
-    def rules(self) -> list[str]:
-        """Ids of the matched rules, strictest first."""
-        ...
-
-    @property
-    def reasons(self) -> list[str]:
-        """Reasons of the matched rules, aligned with `rules`."""
-        ...
-
-    @property
-    def role(self) -> str | None:
-        """The role that must approve (verdict approve)."""
-        ...
-
-    @property
-    def deciding_reasons(self) -> list[str]:
-        """Reasons of the rules whose verdict won."""
-        ...
-
-
-class PolicyEvaluator(Protocol):
-    """Anything that turns (tool, effect, input, facts) into a decision."""
-
-    def evaluate(
-        self, tool: str, effect: Effect, input: dict[str, Any], facts: dict[str, Any]
-    ) -> PolicyDecision:
-        """The verdict for one call; must never raise."""
-        ...
 
 
 def describe_problems(tool: str, problems: list[FieldProblem]) -> str:
@@ -288,6 +257,7 @@ class Gate:
             "input": call.args.model_dump(mode="json"),
             "args_hash": call.digest,
             "facts": call.facts,
+            "payout": _payout(call.facts, self.registry.payout_fact),
         }
         if asked is not None:
             request = ApprovalRequest(
@@ -340,6 +310,12 @@ class Gate:
         except AlreadyExecuted:  # an earlier life of this call ran it: the model reads that
             result = recorded_result(session.connection(), call.cid, call.use)
         return [result], Resolved()
+
+
+def _payout(facts: dict[str, Any], fact: str | None) -> float | None:
+    """The dollars the call would pay the customer, from the fact the domain names."""
+    value = facts.get(fact) if fact else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _contained(session: Session) -> AbstractContextManager[object]:

@@ -43,7 +43,10 @@ def test_list_fits_80_columns_with_whole_ids_and_an_amount(queue_db: str) -> Non
     lines = result.output.splitlines()
     assert max(len(line) for line in lines) <= 80
     row = next(line for line in lines if request_id in line)  # the id is on one line, whole
-    assert "pending" in row and "$" in row and "in 23h" in row
+    assert "pending" in row and "in 23h" in row
+    payout = pending.request["payout"]  # the domain names the fact: retail's refund_total
+    assert payout == pending.request["facts"]["refund_total"] > 0
+    assert f"${payout:,.2f}" in row and "payout" in lines[0]
     assert pending.conversation_id in row
     assert "return_delivered_order_items" in result.output
 

@@ -21,7 +21,9 @@ POLICY_PATH = Path(str(importlib.resources.files("policies") / "retail.yaml"))
 
 DOMAIN = Domain(
     name="retail",
-    registry=ToolRegistry.of([*READ_TOOLS, *WRITE_TOOLS], facts=retail_facts),
+    registry=ToolRegistry.of(
+        [*READ_TOOLS, *WRITE_TOOLS], facts=retail_facts, payout_fact="refund_total"
+    ),
     system_prompt=SYSTEM_PROMPT,
     policy_path=POLICY_PATH,
     seed_demo=seed_demo,
