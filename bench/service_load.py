@@ -23,13 +23,9 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import text
 from sqlmodel import Session, select
 
 from agent.gate.approvals import ApprovalRow
@@ -37,6 +33,7 @@ from agent.service import runtime as _tables  # noqa: F401 - every service and w
 from agent.service.users import add_user
 from agent.store.engine import make_engine
 from agent.store.tables import Conversation, Execution
+from agent.testing.pg import fresh_schema
 from tests.service.shop import ShopOrder
 
 MODEL_SECONDS = 0.05
@@ -70,22 +67,6 @@ def serve(url: str, port: int) -> None:
         engine, lambda: service_agent(DOMAIN, Settings(), engine, ShopModel(MODEL_SECONDS))
     )
     uvicorn.run(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
-
-
-@contextmanager
-def fresh_schema(base: str) -> Iterator[str]:
-    """A URL whose search_path is a new schema, dropped afterwards."""
-    schema = f"load_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(base, create=False)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @dataclass

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.model.client import ModelClient, ModelRequest, ModelResponse
 from agent.runtime import build_agent
 from agent.store.engine import make_engine, redacted_url
+from agent.testing.pg import fresh_schema
 from bench.turn_workload import SETTINGS, Counter, Plan, conversation, model_calls, plans, policy
 from bench.turn_workload import script as scripted
 from tools.retail import DOMAIN, seed_demo
@@ -39,24 +38,16 @@ class SlowModel:
 @contextmanager
 def pg_store(base_url: str) -> Iterator[Engine]:
     """A seeded PostgreSQL store in a fresh schema, dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base_url, create=False)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base_url else "?"
-    try:
-        engine = make_engine(f"{base_url}{sep}options=-csearch_path%3D{schema}")
+    with fresh_schema(base_url, "bench") as url:
+        engine = make_engine(url)
         try:
             with Session(engine) as session, session.begin():
                 seed_demo(session, 0)
+            schema = url.rsplit("%3D", 1)[-1]
             print(f"threads pg: schema {schema} on {redacted_url(base_url)}")
             yield engine
         finally:
             engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def _worker(

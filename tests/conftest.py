@@ -5,19 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.model.breaker import reset_breakers
 from agent.model.ratelimit import reset_limiters
 from agent.store.engine import make_engine
+from agent.testing.pg import fresh_schema
 from tests.toy import ToyValue
 
 
@@ -67,15 +66,8 @@ def pg_url() -> Iterator[str]:
         pytest.skip(
             f"{PG_ENV} is not set (a PostgreSQL URL, e.g. postgresql://postgres@127.0.0.1/test)"
         )
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base, create=False)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with fresh_schema(base) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +82,18 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         session.commit()
     engine.dispose()
     return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def toy_store(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The toy rows on SQLite, then on PostgreSQL (skipped with the reason when unset)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("engine")
+        return
+    engine = make_engine(request.getfixturevalue("pg_url"))
+    with Session(engine) as session:
+        session.add(ToyValue(name="a", value=1))
+        session.add(ToyValue(name="b", value=2))
+        session.commit()
+    yield engine
+    engine.dispose()

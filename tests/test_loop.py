@@ -319,20 +319,9 @@ def test_a_reused_tool_use_id_counts_and_records_its_new_input(engine):
     assert refused and "tool call limit" in refused[-1].content
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(
-    store: str, request: pytest.FixtureRequest
-) -> None:
+def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(toy_store) -> None:
     """An earlier life ran the write (ledger row) but this cache never saw its result."""
-    if store == "postgres":
-        from agent.store.engine import make_engine
-
-        engine = make_engine(request.getfixturevalue("pg_url"))
-        with Session(engine) as s:
-            s.add(ToyValue(name="a", value=1))
-            s.commit()
-    else:
-        engine = request.getfixturevalue("engine")
+    engine = toy_store
     agent, _ = make_agent(
         engine, [call("set_value", {"name": "a", "value": 7}, "t1"), text("done")]
     )
@@ -354,7 +343,6 @@ def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(
         ledger = s.exec(select(Execution)).all()
     assert [(r.content, r.executed) for r in results] == [("recorded earlier", False)]
     assert len(ledger) == 1 and value(engine).value == 1  # nothing ran a second time
-    engine.dispose()
 
 
 @pytest.mark.parametrize(

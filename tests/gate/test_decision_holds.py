@@ -305,22 +305,13 @@ def test_long_model_call_keeps_the_lease_so_a_second_worker_waits(engine: Engine
     assert other_model.calls == 0
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_a_failed_facts_query_denies_a_read_and_the_turn_goes_on(
-    store: str, request: pytest.FixtureRequest
-) -> None:
+def test_a_failed_facts_query_denies_a_read_and_the_turn_goes_on(toy_store: Engine) -> None:
     """A read is decided inside the commit's transaction; a failing query there denies it.
 
     On PostgreSQL a failed statement dooms its transaction: the facts run in a savepoint,
     so the refusal still commits and the model hears why.
     """
-    if store == "postgres":
-        engine = make_engine(request.getfixturevalue("pg_url"))
-        with Session(engine) as session:
-            session.add(ToyValue(name="a", value=1))
-            session.commit()
-    else:
-        engine = request.getfixturevalue("engine")
+    engine = toy_store
     reg = registry()
 
     def broken(ctx: ToolContext, *_: Any) -> dict[str, Any]:
@@ -337,4 +328,3 @@ def test_a_failed_facts_query_denies_a_read_and_the_turn_goes_on(
     refused = next(e for e in events if isinstance(e, ToolResulted))
     assert decision.verdict == "deny" and decision.rules == [FACTS_UNAVAILABLE]
     assert refused.is_error and "could not be checked" in refused.content
-    engine.dispose()
