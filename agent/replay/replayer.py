@@ -130,6 +130,10 @@ def resolve_policy(
     if override is not None:
         return domain_policy(domain, override)
     source = meta.policy.source
+    recorded = meta.policy.sha256
+    moved = source and not Path(source).is_file()
+    if moved and recorded and file_sha256(domain.policy_path) == recorded:
+        return domain_policy(domain)  # the same rules, recorded in another checkout
     if source and Path(source).is_file():
         digest = file_sha256(Path(source))
         if meta.policy.sha256 and digest != meta.policy.sha256:

@@ -297,3 +297,25 @@ def test_every_scenario_survives_from_transcript(tmp_path: Path, path: Path) -> 
     out.write_text(conversion.yaml())
     outcome = run_scenario(load_scenario(out), domain, SETTINGS)
     assert not outcome.failures, outcome.failures
+
+
+@pytest.mark.parametrize(
+    ("same_rules", "warned"),
+    [(True, False), (False, True)],
+    ids=["same-rules-elsewhere", "different-rules"],
+)
+def test_a_recording_from_another_checkout_replays_under_the_same_rules(
+    tmp_path: Path, same_rules: bool, warned: bool
+) -> None:
+    """The recorded policy path is gone (another checkout); its hash decides what is said."""
+    from agent.replay.replayer import resolve_policy
+    from agent.transcript.files import PolicyRef, TranscriptMeta
+
+    digest = file_sha256(TOY.policy_path) if same_rules else "0" * 64
+    meta = TranscriptMeta(policy=PolicyRef(source=str(tmp_path / "gone.yaml"), sha256=digest))
+    warnings: list[str] = []
+    policy = resolve_policy(TOY, meta, warnings, None)
+    assert policy.source == str(TOY.policy_path)
+    assert bool(warnings) == warned
+    if warned:
+        assert "gone.yaml named by the transcript is missing" in warnings[0]
