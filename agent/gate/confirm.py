@@ -9,6 +9,7 @@ the customer is asked again, restating the action; the model is not told they de
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Literal, assert_never
@@ -261,11 +262,17 @@ def _stem(word: str) -> str:
     return word
 
 
-def _summary_stems(summary: str | None) -> set[str]:
-    return {_stem(w.lstrip("#")) for w in _words(_normalise(summary or ""))}
+@functools.lru_cache(maxsize=256)
+def _summary_words(summary: str) -> tuple[str, ...]:
+    """The summary's words, normalised (a question's summary is read once per answer)."""
+    return tuple(_words(_normalise(summary)))
 
 
-def _in_summary(stem: str, stems: set[str]) -> bool:
+def _summary_stems(summary: str | None) -> frozenset[str]:
+    return frozenset(_stem(w.lstrip("#")) for w in _summary_words(summary or ""))
+
+
+def _in_summary(stem: str, stems: frozenset[str]) -> bool:
     """The word is one of the summary's ("ship" for "shipping", "charge" for "charged")."""
     if stem in stems:
         return True
@@ -276,7 +283,7 @@ def _in_summary(stem: str, stems: set[str]) -> bool:
 
 def _action_verb(summary: str | None) -> str | None:
     """The verb the summary opens with ("Cancel order …" -> cancel)."""
-    words = _words(_normalise(summary or ""))
+    words = _summary_words(summary or "")
     return _stem(words[0]) if words else None
 
 

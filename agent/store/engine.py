@@ -117,9 +117,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # Readers take no write lock; every other transaction queues for it up front.
+    # Readers take no write lock; every other transaction queues for it up front. Sent
+    # on the driver's connection: every transaction begins here, and it is a fixed string.
     read_only = conn.get_execution_options().get(READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    conn.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def reader(engine: Engine) -> Engine:
