@@ -31,16 +31,8 @@ class Domain:
     import_file: Callable[[Session, Path], None]
     snapshot: Callable[[Session], dict[str, Any]]
     cli: Any = None  # a typer.Typer mounted under the domain's name, e.g. `db`
-    commands: tuple[str, ...] = ()  # more typer apps as "module:ATTR", mounted at the top
-
-
-def load_commands(domain: Domain) -> list[Any]:
-    """The domain's extra typer apps, imported only when the CLI mounts them."""
-    apps = []
-    for spec in domain.commands:
-        module_name, _, attr = spec.partition(":")
-        apps.append(getattr(importlib.import_module(module_name), attr))
-    return apps
+    # More top-level commands (tickets, triage) are entry points in the group
+    # "support_agent.commands" of the package's pyproject.toml, mounted lazily.
 
 
 def load_domain(spec: str = DEFAULT_DOMAIN) -> Domain:

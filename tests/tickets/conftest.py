@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from typer.testing import CliRunner, Result
 
-from agent.domain import load_commands
+from agent.cli.app import app
 from agent.store.engine import make_engine
 from agent.testing.fake_batches import FakeBatches, ForcedToolResponder
 from agent.testing.fake_server import FakeMessagesAPI
@@ -62,15 +61,6 @@ def gist_api() -> Iterator[FakeMessagesAPI]:
         server.stop()
 
 
-def cli_app() -> typer.Typer:
-    """The support-agent app with the domain's commands mounted, as main() mounts them."""
-    app = typer.Typer()
-    app.add_typer(DOMAIN.cli, name="db")
-    for extra in load_commands(DOMAIN):
-        app.add_typer(extra)
-    return app
-
-
 def invoke(*args: object, input: str | None = None) -> Result:
-    """Run `support-agent ARGS` in-process."""
-    return CliRunner().invoke(cli_app(), [str(a) for a in args], input=input)
+    """Run `support-agent ARGS` in-process (the installed app: its commands are mounted lazily)."""
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)

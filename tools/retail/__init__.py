@@ -30,7 +30,6 @@ DOMAIN = Domain(
     import_file=import_retail,
     snapshot=export_retail,
     cli=db,
-    commands=("tools.tickets.cli:tickets_app", "tools.tickets.triage_cli:triage_app"),
 )
 
 __all__ = [

@@ -16,8 +16,6 @@ from tools.tickets.connection import NoRoute, make_limiter, open_route
 from tools.tickets.progress import BarReporter, LogReporter, Reporter, Tally, is_terminal
 from tools.tickets.realtime import RealtimeTriage
 
-triage_app = typer.Typer()  # unnamed: `triage` is mounted as a top-level command
-
 
 def _split_ids(values: list[str] | None) -> list[str] | None:
     if not values:
@@ -25,7 +23,6 @@ def _split_ids(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-@triage_app.command()
 def triage(
     new: Annotated[bool, typer.Option("--new", help="New tickets (the default).")] = False,
     all_: Annotated[bool, typer.Option("--all", help="New tickets and failed ones again.")] = False,
