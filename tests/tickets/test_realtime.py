@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import anthropic
@@ -189,32 +190,38 @@ def test_a_claim_left_by_a_dead_process_is_taken_over(inbox, gist_api):
     assert triage(inbox, gist_api, ["T-00006"]).triaged == 1
 
 
+@dataclass
+class FakeTime:
+    """A clock that only moves when the limiter sleeps; every wait is kept."""
+
+    now: float = 0.0
+    waits: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def limiter(self, requests_per_minute: int) -> RateLimiter:
+        return RateLimiter(requests_per_minute, clock=self.clock, sleep=self.sleep)
+
+
 def test_every_call_goes_through_the_shared_rate_limiter(inbox, gist_api):
-    waits: list[float] = []
-    clock = [0.0]
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        clock[0] += seconds
-
-    limiter = RateLimiter(requests_per_minute=10, clock=lambda: clock[0], sleep=sleep)
+    time = FakeTime()
+    limiter = time.limiter(requests_per_minute=10)
     triage(inbox, gist_api, concurrency=1, limiter=limiter)
     assert len(gist_api.requests) == 24
     # A token bucket of 10 a minute: the first call goes at once, each later one 6 s apart.
     assert limiter.acquired == 24
-    assert sum(waits) == pytest.approx(23 * 6.0)
+    assert sum(time.waits) == pytest.approx(23 * 6.0)
 
 
 def test_the_limiter_learns_the_burst_the_server_allows_and_uses_it(inbox):
-    waits: list[float] = []
-    clock = [0.0]
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        clock[0] += seconds
-
+    time = FakeTime()
     # Configured as one a second (a burst of one); the server lets a minute's worth out at once.
-    limiter = RateLimiter(requests_per_minute=60, clock=lambda: clock[0], sleep=sleep)
+    limiter = time.limiter(requests_per_minute=60)
     server_limit = ServerRateLimit(requests_per_minute=60, burst_seconds=60)
     api = FakeMessagesAPI(responder=ForcedToolResponder(), rate_limit=server_limit)
     with api:
@@ -222,7 +229,7 @@ def test_the_limiter_learns_the_burst_the_server_allows_and_uses_it(inbox):
         answers = [r.answer for r in api.requests]
 
     assert answers.count("rate limited") == 0
-    assert waits == []  # the first answer showed 59 left: the other 23 went at once
+    assert time.waits == []  # the first answer showed 59 left: the other 23 went at once
     assert limiter.bursts()["requests"] == 59.0  # the server's 60, less one of arrival slack
 
 
