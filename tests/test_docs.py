@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,30 @@ def test_readme_states_the_python_version_and_the_offline_path() -> None:
     assert "Python >= 3.11" in text
     assert "## Try everything offline in five minutes" in text
     assert "pytest -rs" in text
+
+
+def readme_commands() -> list[list[str]]:
+    """The arguments of every `support-agent` command in the README's bash blocks."""
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words[:1] == ["support-agent"]:
+                    commands.append([w for w in words[1:] if w != "&"])
+    return commands
+
+
+def test_every_readme_command_exists_with_the_options_it_shows() -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli.app import app
+
+    commands = readme_commands()
+    assert len(commands) >= 12  # the offline path alone has more
+    runner = CliRunner()
+    for args in commands:
+        # --help comes last: click rejects an unknown option or command before it gets there.
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, f"support-agent {' '.join(args)}: {result.output}"
