@@ -80,3 +80,20 @@ def test_every_readme_command_exists_with_the_options_it_shows() -> None:
         # --help comes last: click rejects an unknown option or command before it gets there.
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, f"support-agent {' '.join(args)}: {result.output}"
+
+
+def test_transcripts_md_documents_every_event_type_and_field() -> None:
+    import typing
+
+    from agent.transcript.events import AnyEvent
+
+    text = (ROOT / "agent/TRANSCRIPTS.md").read_text()
+    rows = {m[1]: m[0] for m in re.finditer(r"^\| `(\w+)` \|.*$", text, re.MULTILINE)}
+    union = typing.get_args(typing.get_args(AnyEvent)[0])
+    assert len(union) > 10
+    for event in union:
+        kind = event.model_fields["type"].default
+        assert kind in rows, f"agent/TRANSCRIPTS.md has no row for the {kind} event"
+        documented = rows[kind].rsplit(" | ", 1)[-1]
+        missing = [f for f in event.model_fields if f != "type" and f"`{f}`" not in documented]
+        assert missing == [], f"{kind}: fields {missing} are not in agent/TRANSCRIPTS.md"
