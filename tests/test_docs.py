@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,47 @@ def test_readme_states_the_python_version_and_the_offline_path() -> None:
     assert "Python >= 3.11" in text
     assert "## Try everything offline in five minutes" in text
     assert "pytest -rs" in text
+
+
+def readme_commands() -> list[list[str]]:
+    """The arguments of every `support-agent` command in the README's bash blocks."""
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words[:1] == ["support-agent"]:
+                    commands.append([w for w in words[1:] if w != "&"])
+    return commands
+
+
+def test_every_readme_command_exists_with_the_options_it_shows() -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli.app import app
+
+    commands = readme_commands()
+    assert len(commands) >= 12  # the offline path alone has more
+    runner = CliRunner()
+    for args in commands:
+        # --help comes last: click rejects an unknown option or command before it gets there.
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, f"support-agent {' '.join(args)}: {result.output}"
+
+
+def test_transcripts_md_documents_every_event_type_and_field() -> None:
+    import typing
+
+    from agent.transcript.events import AnyEvent
+
+    text = (ROOT / "agent/TRANSCRIPTS.md").read_text()
+    rows = {m[1]: m[0] for m in re.finditer(r"^\| `(\w+)` \|.*$", text, re.MULTILINE)}
+    union = typing.get_args(typing.get_args(AnyEvent)[0])
+    assert len(union) > 10
+    for event in union:
+        kind = event.model_fields["type"].default
+        assert kind in rows, f"agent/TRANSCRIPTS.md has no row for the {kind} event"
+        documented = rows[kind].rsplit(" | ", 1)[-1]
+        missing = [f for f in event.model_fields if f != "type" and f"`{f}`" not in documented]
+        assert missing == [], f"{kind}: fields {missing} are not in agent/TRANSCRIPTS.md"

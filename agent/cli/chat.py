@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agent.cli.common import DEFAULT_DOMAIN, DbOption, DomainOption, fail
+from agent.cli.common import DEFAULT_DOMAIN, DbOption, DomainOption, db_flag, fail
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -169,13 +169,14 @@ def chat(
         if not screen.shown:
             console.print(f"[dim]{cid} has no history yet: starting it[/]", highlight=False)
     try:
-        _talk(console, screen, agent, cid, live, customer)
+        _talk(console, screen, agent, cid, live, customer, db)
     except KeyboardInterrupt:
         screen.end_line()
         console.print(
             f"interrupted; conversation {cid} is paused, continue with "
-            f"`support-agent chat --conversation {cid}`",
+            f"`support-agent chat --conversation {cid}{db_flag(db)}`",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(130) from None
 
@@ -187,6 +188,7 @@ def _talk(
     cid: str,
     live: LiveReply,
     customer: str | None = None,
+    db: str | None = None,
 ) -> None:
     from rich.text import Text
 
@@ -204,8 +206,13 @@ def _talk(
                 text = ""
         if not text:
             console.print(
-                f"[dim]bye; continue later with `support-agent chat --conversation {cid}`[/]",
+                Text(
+                    f"bye; continue later with "
+                    f"`support-agent chat --conversation {cid}{db_flag(db)}`",
+                    style="dim",
+                ),
                 highlight=False,
+                soft_wrap=True,
             )
             return
         try:

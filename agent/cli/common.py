@@ -46,6 +46,15 @@ def command_group(help: str) -> typer.Typer:
     )
 
 
+def db_flag(db: str | None) -> str:
+    """` --db DB` for a command a hint suggests, when this one was given --db (else "")."""
+    import shlex
+
+    from agent.store.engine import redacted_url
+
+    return f" --db {shlex.quote(redacted_url(db))}" if db else ""
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear message on stderr (untrusted text is never markup), no traceback."""
     from rich.console import Console

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agent.cli.common import DbOption, JsonOption, VerboseOption, command_group, fail, settings_for
+from agent.cli.common import (
+    DbOption,
+    JsonOption,
+    VerboseOption,
+    command_group,
+    db_flag,
+    fail,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -235,8 +243,9 @@ def _decide(request_id: str, db: str | None, approved: bool, reason: str) -> Non
     _console().print(
         Text(
             f"{row.request_id}: {row.status} by {supervisor.name} ({role}); "
-            f"run `support-agent resume {row.conversation_id}` to continue"
-        )
+            f"run `support-agent resume {row.conversation_id}{db_flag(db)}` to continue"
+        ),
+        soft_wrap=True,  # a command to copy: never broken inside a path
     )
 
 

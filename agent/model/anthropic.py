@@ -88,6 +88,7 @@ class AnthropicModel:
             requests_per_minute=self.settings.requests_per_minute,
             input_tokens_per_minute=self.settings.input_tokens_per_minute,
             output_tokens_per_minute=self.settings.output_tokens_per_minute,
+            retry_after_cap=self.settings.retry_after_cap,
         )
 
     def respond(self, request: ModelRequest) -> ModelResponse:

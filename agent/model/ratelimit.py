@@ -112,6 +112,8 @@ class RateLimiter:
     output_tokens_per_minute: float | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    retry_after_cap: float = math.inf
+    """A 429's `retry-after` holds every caller this long at most (the retry policy's cap)."""
     blocked_until: float = 0.0
     waited: float = 0.0
     acquired: int = 0
@@ -190,6 +192,7 @@ class RateLimiter:
                     bucket.narrow()
                 retry_after = retry_after_seconds(headers)
                 if retry_after is not None:
+                    retry_after = min(retry_after, self.retry_after_cap)
                     self.blocked_until = max(self.blocked_until, now + retry_after)
                     logger.info("rate limited: every caller waits {:.2f}s", retry_after)
 

@@ -119,6 +119,17 @@ def test_ctrl_d_ends_the_prompt_line(tmp_path, monkeypatch, fake_api) -> None:
     assert "continue later with `support-agent chat --conversation c-3`" in result.output
 
 
+def test_the_hint_to_continue_names_the_db_given(tmp_path, monkeypatch, fake_api) -> None:
+    db = seeded(tmp_path)
+    use_fake(monkeypatch, fake_api, db)
+    monkeypatch.delenv("SUPPORT_AGENT_DB")  # the store is known only from --db
+    result = chat("--conversation", "c-5", "--db", db, input="")
+    assert result.exit_code == 0, result.output
+    assert f"continue later with `support-agent chat --conversation c-5 --db {db}`" in (
+        result.output
+    )
+
+
 def spawn_chat(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     # "started" once the entry point is loaded, as in the console script: a Ctrl-C before
     # that interrupts Python's own start-up, which no program can catch.

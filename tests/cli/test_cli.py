@@ -115,6 +115,8 @@ def test_approvals_cli_round_trip(tmp_path, monkeypatch):
     act_as(monkeypatch, tmp_path, "lee", {"lee": ["team-lead"]})
     ok = invoke("approvals", "approve", request_id, "--db", db)
     assert ok.exit_code == 0 and "approved by lee (team-lead)" in ok.output
+    cid = QueueApprover(make_engine(db)).list("approved")[0].conversation_id
+    assert f"run `support-agent resume {cid} --db {db}` to continue" in ok.output
     again = invoke("approvals", "deny", request_id, "--reason", "no", "--db", db)
     assert again.exit_code == 2 and "already approved" in again.output
     unknown = invoke("approvals", "approve", "apr_nope", "--db", db)

@@ -20,6 +20,7 @@ from agent.model.client import AssistantMessage, ModelRequest, ModelResponse
 from agent.store.engine import make_engine
 from agent.store.tables import Execution
 from agent.transcript.events import ApprovalDecided, ConfirmationGiven, ToolResulted, load
+from tests.budget import examples
 from tests.toy import ToyPolicy, ToyValue, registry
 
 names = st.sampled_from(["a", "b", "", "missing"])
@@ -86,7 +87,7 @@ class ChaosModel:
         return ModelResponse(message=message)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(turns=model_turns, said=answers, decided=approvals)
 def test_no_write_without_a_yes_for_exactly_those_arguments(engine_template, turns, said, decided):
     with tempfile.TemporaryDirectory() as tmp:

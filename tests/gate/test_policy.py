@@ -14,6 +14,7 @@ from agent.gate.policy import Decision, Policy, strictness
 from agent.gate.policy_file import PolicyError, check_tools, load_policy, parse_policy
 from agent.registry import Effect
 from agent.transcript.events import Verdict
+from tests.budget import examples
 
 RETAIL = Path(str(files("policies").joinpath("retail.yaml")))
 READS = [
@@ -501,7 +502,7 @@ def matched_verdicts(decision: Decision) -> list[Verdict]:
     return [c.verdict for c in decision.explain if c.matched]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(policy_data(), CALLS)
 def test_verdict_is_strictest_match_or_default(data: dict[str, Any], call: tuple[Any, ...]) -> None:
     policy = parse_policy(data)
@@ -521,7 +522,7 @@ def test_verdict_is_strictest_match_or_default(data: dict[str, Any], call: tuple
         assert "allow" in matched and all(v == "allow" for v in matched)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(policy_data(), CALLS, st.data())
 def test_adding_a_deny_rule_only_denies(
     data: dict[str, Any], call: tuple[Any, ...], extra: st.DataObject
@@ -539,7 +540,7 @@ def test_adding_a_deny_rule_only_denies(
     assert strictness(after.verdict) >= strictness(before.verdict)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.sampled_from(READS + WRITES), st.dictionaries(st.sampled_from(FACT_KEYS), VALUES))
 def test_retail_never_raises_and_never_allows_writes(
     retail: Policy, tool: str, known: dict[str, Any]

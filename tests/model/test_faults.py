@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -73,10 +74,18 @@ def test_retry_after_is_honoured_up_to_the_cap(fake_api: FakeMessagesAPI):
     model = make_model(fake_api, retry_after_cap=0.01)
     slept: list[float] = []
     model.runner.sleep = slept.append
+    held: list[float] = []
+
+    def hold(seconds: float) -> None:
+        held.append(seconds)
+        time.sleep(seconds)
+
+    model.limiter("claude-test").sleep = hold
 
     model.respond(make_request())
 
     assert slept == [0.01, 0.01]  # asked for 15 s, capped; not the SDK's own backoff
+    assert max(held, default=0.0) <= 0.01  # nor does the limiter hold the next attempt longer
 
 
 def test_backoff_grows_with_jitter_and_stops_at_the_deadline():

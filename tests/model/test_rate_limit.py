@@ -150,6 +150,15 @@ def test_retry_after_on_a_429_holds_every_caller():
     assert bucket.acquire(1) == 0.25
 
 
+def test_retry_after_holds_callers_no_longer_than_the_cap():
+    clock = FakeClock()
+    bucket = RateLimiter(clock=clock, sleep=clock.sleep, retry_after_cap=0.5)
+
+    bucket.learn(httpx2.Headers({"retry-after": "15"}), 429)
+
+    assert bucket.acquire(1) == 0.5  # as the retry policy caps it, not the 15 s asked for
+
+
 def test_limiter_is_shared_per_model_across_threads():
     seen: list[RateLimiter] = []
 

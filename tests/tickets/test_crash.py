@@ -85,6 +85,7 @@ def audit(url: str) -> list[Ticket]:
     return tickets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["realtime", "batch"])
 def test_sigkilled_triage_reruns_to_every_ticket_gisted_once(tmp_path, mode):
     url = seeded_url(tmp_path, TICKETS)

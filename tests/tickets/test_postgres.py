@@ -7,12 +7,11 @@ import threading
 from sqlmodel import Session, select
 
 from agent.config import Settings
-from agent.model.ratelimit import RateLimiter
 from agent.store.engine import make_engine
 from tools.retail import DOMAIN
 from tools.tickets.batch import Backoff, BatchTriage
 from tools.tickets.claims import candidates, new_owner
-from tools.tickets.connection import sdk_client
+from tools.tickets.connection import make_limiter, sdk_client
 from tools.tickets.demo import seed_inbox
 from tools.tickets.progress import LogReporter, Tally
 from tools.tickets.realtime import RealtimeTriage
@@ -33,7 +32,9 @@ def test_two_runs_at_once_on_postgres_gist_every_ticket_once(pg_url, gist_api):
     tallies = [Tally(), Tally()]
     todo = candidates(engine)
     runs = [
-        RealtimeTriage(engine, client, RateLimiter(), MODEL, new_owner(), LogReporter(t), 3)
+        RealtimeTriage(
+            engine, client, make_limiter(Settings()), MODEL, new_owner(), LogReporter(t), 3
+        )
         for t in tallies
     ]
     threads = [threading.Thread(target=run.run, args=(todo,)) for run in runs]

@@ -27,7 +27,7 @@ from agent.testing.fake_server import (
     tool_reply,
 )
 from tools.tickets.claims import candidates, claim, new_owner
-from tools.tickets.connection import sdk_client
+from tools.tickets.connection import make_limiter, sdk_client
 from tools.tickets.gist import GIST_TOOL
 from tools.tickets.progress import LogReporter, Tally
 from tools.tickets.realtime import RealtimeTriage, retry_delay
@@ -53,7 +53,7 @@ def triage(engine, api, ids=None, *, concurrency=4, limiter=None, max_retries=0)
     run = RealtimeTriage(
         engine,
         client,
-        limiter or RateLimiter(),
+        limiter or make_limiter(settings),
         MODEL,
         new_owner(),
         LogReporter(tally),
@@ -135,6 +135,13 @@ def test_a_transient_api_error_leaves_the_ticket_for_the_next_run(inbox, gist_ap
     assert triage(inbox, gist_api, ["T-00003"]).triaged == 1
 
 
+def test_the_triage_limiter_holds_no_request_for_headers_it_never_learns():
+    # Triage does not feed response headers back to the limiter: a first-answer probe
+    # would hold every later request for probe_wait seconds (2 s each, by default).
+    assert make_limiter(Settings()).probe_wait == 0.0
+    assert make_limiter(Settings(requests_per_minute=50)).probe_wait == 0.0
+
+
 class CountingLimiter(RateLimiter):
     """A limiter that counts the slots taken."""
 
@@ -147,11 +154,11 @@ class CountingLimiter(RateLimiter):
 
 def test_a_429_is_resent_without_a_new_slot_and_a_5xx_takes_one(inbox, gist_api):
     gist_api.add(rate_limited(retry_after_ms=1), rate_limited(retry_after_ms=1))
-    limiter = CountingLimiter()
+    limiter = CountingLimiter(probe_wait=0.0)  # as make_limiter builds it
     assert triage(inbox, gist_api, ["T-00003"], limiter=limiter).triaged == 1
     assert len(gist_api.requests) == 3 and limiter.taken == 1  # no SDK retries either
     gist_api.add(server_error(retry_after_ms=1))
-    limiter = CountingLimiter()
+    limiter = CountingLimiter(probe_wait=0.0)  # as make_limiter builds it
     assert triage(inbox, gist_api, ["T-00004"], limiter=limiter, max_retries=1).triaged == 1
     assert limiter.taken == 2
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlmodel import Session, col, select
 
 from agent.gate.approvals import QueueApprover, Supervisor
@@ -44,6 +45,7 @@ def running_job_of(engine, pid: int) -> Job | None:
     return next((j for j in jobs if j.lease_owner and f":{pid}:" in j.lease_owner), None)
 
 
+@pytest.mark.slow
 def test_sigkilled_worker_loses_no_job_and_none_runs_twice(pg_url):
     from agent.store.engine import make_engine
 
