@@ -135,11 +135,23 @@ def test_a_transient_api_error_leaves_the_ticket_for_the_next_run(inbox, gist_ap
     assert triage(inbox, gist_api, ["T-00003"]).triaged == 1
 
 
-def test_the_triage_limiter_holds_no_request_for_headers_it_never_learns():
-    # Triage does not feed response headers back to the limiter: a first-answer probe
-    # would hold every later request for probe_wait seconds (2 s each, by default).
-    assert make_limiter(Settings()).probe_wait == 0.0
-    assert make_limiter(Settings(requests_per_minute=50)).probe_wait == 0.0
+class LearningLimiter(RateLimiter):
+    """A limiter that counts the answers it was taught from."""
+
+    learned = 0
+
+    def learn(self, headers: httpx2.Headers, status: int) -> None:
+        self.learned += 1
+        super().learn(headers, status)
+
+
+def test_every_answer_teaches_the_limiter_so_its_first_answer_probe_ends(inbox, gist_api):
+    # Until one answer is back only one request goes out (the limits are unknown); an
+    # answer the limiter never heard of would hold every later request for probe_wait.
+    limiter = LearningLimiter(probe_wait=make_limiter(Settings()).probe_wait)
+    assert limiter.probe_wait > 0
+    assert triage(inbox, gist_api, concurrency=4, limiter=limiter).triaged == 24
+    assert limiter.learned == len(gist_api.requests) == 24
 
 
 class CountingLimiter(RateLimiter):
@@ -154,11 +166,11 @@ class CountingLimiter(RateLimiter):
 
 def test_a_429_is_resent_without_a_new_slot_and_a_5xx_takes_one(inbox, gist_api):
     gist_api.add(rate_limited(retry_after_ms=1), rate_limited(retry_after_ms=1))
-    limiter = CountingLimiter(probe_wait=0.0)  # as make_limiter builds it
+    limiter = CountingLimiter()
     assert triage(inbox, gist_api, ["T-00003"], limiter=limiter).triaged == 1
     assert len(gist_api.requests) == 3 and limiter.taken == 1  # no SDK retries either
     gist_api.add(server_error(retry_after_ms=1))
-    limiter = CountingLimiter(probe_wait=0.0)  # as make_limiter builds it
+    limiter = CountingLimiter()
     assert triage(inbox, gist_api, ["T-00004"], limiter=limiter, max_retries=1).triaged == 1
     assert limiter.taken == 2
 

@@ -45,10 +45,7 @@ def make_limiter(settings: Settings, window: float = 60.0) -> RateLimiter:
     return RateLimiter(
         requests * per_minute if requests is not None else None,
         tokens * per_minute if tokens is not None else None,
-        # Triage reads no response headers, so nothing would end the limiter's first-answer
-        # probe: every request but the first would idle its whole probe_wait.
-        probe_wait=0.0,
-    )
+    )  # until the first answer only one request goes out (learn_rate_limit ends that wait)
 
 
 def wait_for_rate_limit(limiter: RateLimiter, params: dict[str, Any]) -> float:
