@@ -14,7 +14,8 @@ from sqlmodel import Session
 from agent.digest import json_sha256
 from agent.gate import confirm
 from agent.gate.call import Decided, Outcome, Paused, Refused, Resolved, Stop
-from agent.gate.gate import Gate, refusal
+from agent.gate.clearance import refusal
+from agent.gate.gate import Gate
 from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
 from agent.model.context import fit_request, fixed_tokens
 from agent.model.spend import SpendGuard

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from agent.gate.gate import describe_problems
+from agent.gate.clearance import describe_problems
 from agent.registry import Tool, ToolRegistry, args_hash
 from tests.toy import TOOLS, registry
 

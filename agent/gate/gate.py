@@ -1,9 +1,11 @@
 """The gate: validate -> facts -> policy -> confirm/approve -> execute once. Fails closed.
 
-`step` decides on a read-only view of the store and returns the events to record plus,
-when the call may run, the work that executes it. That work runs inside the log's
-commit transaction: it locks the customer, decides again on fresh facts, and only then
-runs the tool (`execute_once`), so a decision still holds when the write runs.
+`step` returns the events to record plus, when the call may run, the work that executes
+it inside the log's commit transaction. A write is decided on a read-only view first
+(asking, dry run, approvals happen there, never under the write lock); the work then
+locks the customer, decides again on fresh facts, and only then runs the tool
+(`execute_once`), so a decision still holds when the write runs. Reads, and a write the
+customer confirmed exactly as last decided, are decided once, inside that work.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from loguru import logger
 from pydantic import BaseModel
@@ -24,6 +26,7 @@ from agent.clock import utcnow
 from agent.gate.approvals import ApprovalRequest, Approver, check_decision, expiry
 from agent.gate.call import (
     Decided,
+    Execution,
     Outcome,
     Paused,
     PolicyDecision,
@@ -32,6 +35,17 @@ from agent.gate.call import (
     Resolved,
     Step,
     Stop,
+)
+from agent.gate.clearance import (
+    Call,
+    confirmed_as_asked,
+    describe_problems,
+    new_decision,
+    not_cleared,
+    prefixed,
+    refusal,
+    replayed,
+    still_needed,
 )
 from agent.gate.execution import AlreadyExecuted, execute_once, lock_customer, recorded_result
 from agent.gate.policy import Decision
@@ -50,7 +64,6 @@ from agent.transcript.events import (
     ApprovalDecided,
     ApprovalRequested,
     ConfirmationRequested,
-    GateDecided,
     ToolCalled,
     ToolResulted,
     ValidationFailed,
@@ -58,39 +71,6 @@ from agent.transcript.events import (
 from agent.transcript.state import ConversationState
 
 FACTS_UNAVAILABLE = "facts-unavailable"
-
-
-def describe_problems(tool: str, problems: list[FieldProblem]) -> str:
-    """The validation feedback the model reads: each field, the problem, what is expected."""
-    lines = [f"Invalid input for tool {tool}:"]
-    for p in problems:
-        got = "" if p.got is None else f"; got {p.got!r}"
-        lines.append(f"- {p.field}: {p.problem} (expected {p.expected}{got})")
-    lines.append("Fix these fields and call the tool again.")
-    return "\n".join(lines)
-
-
-def refusal(use: ToolUse, message: str) -> ToolResulted:
-    """An is_error result for a call that did not run."""
-    return ToolResulted(
-        tool_use_id=use.id, name=use.name, content=f"Error: {message}", is_error=True
-    )
-
-
-@dataclass(frozen=True)
-class Call:
-    """One validated tool call on its way through the gate, with its facts and decision."""
-
-    cid: str
-    use: ToolUse
-    tool: Tool
-    args: BaseModel
-    digest: str
-    facts: dict[str, Any]
-    decision: PolicyDecision
-
-
-Clearance = Literal["clear", "confirm", "approve", "no"]
 
 
 @dataclass
@@ -113,9 +93,9 @@ class Gate:
     def step(self, cid: str, state: ConversationState, use: ToolUse) -> Step:
         """Take one pending tool_use as far as it can go now (commits nothing).
 
-        A call to a read tool is decided and run in the commit's transaction (one
-        transaction, facts read once); anything else is decided on a read-only view first,
-        and what may run re-decides inside the commit (see _execute).
+        A read, or a write confirmed exactly as last decided, is decided and run in the
+        commit's transaction (facts read once); anything else is decided on a read-only
+        view first, and what may run re-decides inside the commit (see _execute).
         """
         called: list[AnyEvent] = []
         if use.id not in state.called:
@@ -123,6 +103,13 @@ class Gate:
         tool = self.registry.get(use.name)
         if tool is not None and tool.effect == "read" and use.id not in state.ran:
             return Step(Resolved(), called, execute=lambda s: self._whole(s, cid, state, use))
+        if (
+            tool is not None
+            and (args := confirmed_as_asked(self.registry, tool, use, state)) is not None
+        ):
+            # The customer said yes to exactly this: decide once, inside the write.
+            work = self._confirmed(cid, state, use, tool, args)
+            return Step(Resolved(), called, execute=work)
         with Session(reader(self.engine)) as session:
             step = self._step(session, cid, state, use)
         step.events[:0] = called
@@ -141,7 +128,7 @@ class Gate:
     def _step(self, session: Session, cid: str, state: ConversationState, use: ToolUse) -> Step:
         ran = state.ran.get(use.id)
         if ran is not None:  # a reused tool_use id: the recorded result, nothing runs twice
-            return Step(Resolved(), [_again(use, ran)])
+            return Step(Resolved(), [replayed(use, ran)])
         tool = self.registry.get(use.name)
         if tool is None:
             known = ", ".join(self.registry.tools)
@@ -150,16 +137,16 @@ class Gate:
         if isinstance(parsed, list):
             return self._invalid(state, use, parsed)
         call = self._decide(session, cid, state, use, tool, parsed)
-        decided = _new_decision(call, state)
-        clearance, why = _clearance(call, state)
+        decided = new_decision(call, state)
+        clearance, why = still_needed(call, state)
         if clearance == "no":
-            return _prefixed(decided, self.refuse(use, why))
+            return prefixed(decided, self.refuse(use, why))
         if clearance != "clear" and (problem := _dry_run(session, call, state)) is not None:
-            return _prefixed(decided, self.refuse(use, f"not possible: {problem}"))
+            return prefixed(decided, self.refuse(use, f"not possible: {problem}"))
         if clearance == "confirm":
-            return _prefixed(decided, self._ask_confirmation(session, call, state))
+            return prefixed(decided, self._ask_confirmation(session, call, state))
         if clearance == "approve":
-            return _prefixed(decided, self._ask_approval(session, call, state))
+            return prefixed(decided, self._ask_approval(session, call, state))
         return Step(Resolved(), decided, execute=lambda s: self._execute(s, call, state))
 
     def _decide(
@@ -291,6 +278,26 @@ class Gate:
         )
         return request, [event]
 
+    def _confirmed(
+        self, cid: str, state: ConversationState, use: ToolUse, tool: Tool, args: BaseModel
+    ) -> Execution:
+        """The work for a write the customer confirmed: lock, decide on fresh facts, run.
+
+        Taken only when the last decision asked for exactly that confirmation, so it is
+        decided once, inside the write; a verdict that became stricter is recorded and
+        the call goes round again (Decided), through the read-only path.
+        """
+
+        def work(session: Session) -> tuple[list[AnyEvent], Outcome]:
+            lock_customer(session, state.customer_id)
+            call = self._decide(session, cid, state, use, tool, args)
+            clearance, why = still_needed(call, state)
+            if clearance != "clear":
+                return not_cleared(call, state, clearance, why)
+            return [*new_decision(call, state), self._run(session, call, state)], Resolved()
+
+        return work
+
     def _execute(
         self, session: Session, call: Call, state: ConversationState
     ) -> tuple[list[AnyEvent], Outcome]:
@@ -298,18 +305,18 @@ class Gate:
         if call.tool.effect == "write":
             lock_customer(session, state.customer_id)
             fresh = self._decide(session, call.cid, state, call.use, call.tool, call.args)
-            clearance, why = _clearance(fresh, state)
+            clearance, why = still_needed(fresh, state)
             if clearance != "clear":
-                decided = _new_decision(fresh, state)
-                if clearance == "no":
-                    return [*decided, refusal(call.use, why)], Refused(why)
-                return decided, Decided(f"the decision changed to {fresh.decision.verdict}")
+                return not_cleared(fresh, state, clearance, why)
+        return [self._run(session, call, state)], Resolved()
+
+    def _run(self, session: Session, call: Call, state: ConversationState) -> ToolResulted:
+        """Execute once, or the result an earlier life of this call recorded."""
         ctx = _context(session, call.cid, state)
         try:
-            result = execute_once(ctx, call.use.id, call.tool, call.args)
+            return execute_once(ctx, call.use.id, call.tool, call.args)
         except AlreadyExecuted:  # an earlier life of this call ran it: the model reads that
-            result = recorded_result(session.connection(), call.cid, call.use)
-        return [result], Resolved()
+            return recorded_result(session.connection(), call.cid, call.use)
 
 
 def _payout(facts: dict[str, Any], fact: str | None) -> float | None:
@@ -337,43 +344,6 @@ def _context(session: Session, cid: str, state: ConversationState) -> ToolContex
     )
 
 
-def _new_decision(call: Call, state: ConversationState) -> list[AnyEvent]:
-    """A gate_decision event, unless the same decision is already the latest recorded."""
-    event = GateDecided(
-        tool_use_id=call.use.id,
-        name=call.tool.name,
-        verdict=call.decision.verdict,
-        args_hash=call.digest,
-        rules=list(call.decision.rules),
-        reasons=list(call.decision.reasons),
-        role=call.decision.role,
-        facts=call.facts,
-    )
-    previous = state.decisions.get(call.use.id)
-    return [] if previous is not None and previous == event else [event]
-
-
-def _clearance(call: Call, state: ConversationState) -> tuple[Clearance, str]:
-    """What this decision still needs, given the answers recorded so far."""
-    verdict, tid = call.decision.verdict, call.use.id
-    if verdict == "deny":
-        return "no", "refused by policy: " + " ".join(call.decision.deciding_reasons)
-    # Every write the policy does not outright allow needs the customer's yes first.
-    if verdict == "confirm" or (verdict == "approve" and call.tool.effect == "write"):
-        answer = state.confirmations.get(tid)
-        if answer is None or answer.args_hash != call.digest:
-            return "confirm", ""
-        if answer.type == "confirmation_declined":
-            return "no", f"not executed: the customer declined ({answer.text!r})."
-    if verdict == "approve":
-        done = state.approvals.get(tid)
-        if done is None or done.args_hash != call.digest:
-            return "approve", ""
-        if not done.approved:
-            return "no", f"not executed: supervisor approval refused: {done.reason}"
-    return "clear", ""
-
-
 def _dry_run(session: Session, call: Call, state: ConversationState) -> str | None:
     """The tool's own checks, before anyone is asked to confirm or approve it."""
     if call.tool.precheck is None:
@@ -383,19 +353,3 @@ def _dry_run(session: Session, call: Call, state: ConversationState) -> str | No
     except ToolError as exc:
         return str(exc)
     return None
-
-
-def _again(use: ToolUse, ran: ToolResulted) -> ToolResulted:
-    """The recorded result of a tool_use id that already ran (or an error if reused)."""
-    if ran.name != use.name:
-        message = f"Error: tool_use id {use.id} already ran {ran.name}; nothing ran"
-        return ToolResulted(tool_use_id=use.id, name=use.name, content=message, is_error=True)
-    # The model reads the result again; it is not a second execution.
-    return ToolResulted(
-        tool_use_id=use.id, name=use.name, content=ran.content, is_error=ran.is_error
-    )
-
-
-def _prefixed(events: list[AnyEvent], step: Step) -> Step:
-    step.events[:0] = events
-    return step
