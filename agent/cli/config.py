@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agent.cli.common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, fail
+from agent.cli.common import GLOBAL_CONFIG, GLOBAL_OVERRIDES, command_group, fail
 from agent.config import API_KEY_ENV, ENV_VARS, ConfigError, Settings, find_config_file
 from agent.store.engine import redacted_url
 
-app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app = command_group("Inspect the configuration.")
 CREDENTIAL_ENV = (API_KEY_ENV, "ANTHROPIC_AUTH_TOKEN", "AWS_BEARER_TOKEN_BEDROCK")
 MASKED = "****"
 

@@ -51,7 +51,11 @@ def load(name: str) -> Command:
     target = getattr(importlib.import_module(module), attr)
     if isinstance(target, typer.Typer):
         return typer.main.get_group(target)
-    holder = typer.Typer()
+    # A single command, built as the other commands are: plain help (no <bool> metavars),
+    # no completion options of its own (the root's cover it).
+    holder = typer.Typer(
+        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False
+    )
     holder.command(name)(target)
     return typer.main.get_command(holder)
 

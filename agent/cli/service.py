@@ -13,14 +13,14 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from agent.cli.common import DbOption, fail, settings_for
+from agent.cli.common import DbOption, command_group, fail, settings_for
 from agent.config import MissingApiKey, Settings, require_api_key
 from agent.domain import DEFAULT_DOMAIN, Domain, load_domain
 from agent.loop import Agent
 from agent.store.engine import make_engine, redacted_url
 
 console = Console()
-users_app = typer.Typer(help="API tokens for the service: apps, supervisors, admins.")
+users_app = command_group("API tokens for the service: apps, supervisors, admins.")
 DomainOption = Annotated[str, typer.Option("--domain", help="Domain as module:ATTR.")]
 
 

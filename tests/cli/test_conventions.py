@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from agent.cli.app import app
+from agent.cli.lazy import lazy_commands, load
 from agent.cli.root import domain_group, hoist_global_options
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -48,6 +49,22 @@ def test_help_shows_no_type_placeholders_for_flags() -> None:
     assert result.exit_code == 0
     assert "<bool>" not in result.output
     assert "--verbose" in result.output and "-v" in result.output
+
+
+@pytest.mark.parametrize("name", sorted(lazy_commands()))
+def test_commands_loaded_when_run_keep_the_conventions(name: str) -> None:
+    """usage, fake-api, triage, …: plain help, every option explained, no completion flags."""
+    command = load(name)
+    result = invoke(name, "--help")
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output and "--install-completion" not in result.output
+    missing = [
+        f"{' '.join(path)} {param.name}"
+        for path, sub in walk(command, (name,))
+        for param in getattr(sub, "params", [])
+        if param.name != "help" and not getattr(param, "help", None)
+    ]
+    assert missing == []
 
 
 @pytest.mark.parametrize(

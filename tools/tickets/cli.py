@@ -14,14 +14,12 @@ from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agent.cli.common import DbOption, fail, settings_for
+from agent.cli.common import DbOption, command_group, fail, settings_for
 from agent.store.engine import make_engine
 from tools.tickets.importer import import_tickets
 from tools.tickets.tables import TICKET_STATUSES, Ticket, TicketAttachment
 
-tickets_app = typer.Typer(
-    name="tickets", help="The support inbox: import, list, show, answer.", no_args_is_help=True
-)
+tickets_app = command_group("The support inbox: import, list, show, answer.")
 out = Console(soft_wrap=True, highlight=False, markup=False)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
