@@ -125,6 +125,25 @@ def report(session: Session, by: GroupBy, since: datetime | None) -> dict[str, R
     return dict(sorted(rows.items()))
 
 
+WIDE = 120  # narrower terminals get one block per group instead of the table
+COLUMNS = (  # label, key of Row.as_dict
+    ("calls", "calls"),
+    ("input", "input_tokens"),
+    ("output", "output_tokens"),
+    ("cache write", "cache_write_tokens"),
+    ("cache read", "cache_read_tokens"),
+    ("dollars", "dollars"),
+    ("errors", "errors"),
+    ("retries", "retries"),
+    ("p50 ms", "latency_p50_ms"),
+    ("p95 ms", "latency_p95_ms"),
+)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
 def usage(
     db: DbOption = None,
     since: Annotated[str | None, typer.Option(help="24h, 7d, 2w or an ISO date.")] = None,
@@ -144,21 +163,16 @@ def usage(
     if as_json:
         typer.echo(json.dumps({"by": by, "prices_as_of": PRICES_AS_OF, "rows": data}, indent=2))
         return
-    table = Table(
-        by,
-        "calls",
-        "input",
-        "output",
-        "cache write",
-        "cache read",
-        "dollars",
-        "errors",
-        "retries",
-        "p50 ms",
-        "p95 ms",
-    )
-    for item in data:
-        table.add_row(*(Text("" if v is None else str(v)) for v in item.values()))
     console = Console()
-    console.print(table)
+    if console.width >= WIDE:
+        table = Table(by, *(label for label, _ in COLUMNS))
+        for item in data:
+            table.add_row(*(Text("" if v is None else str(v)) for v in item.values()))
+        console.print(table)
+    else:  # a table this wide truncates every cell: one block per group instead
+        for item in data:
+            console.print(Text(str(item["group"]), style="bold"), soft_wrap=True)
+            # label=value pairs never break inside: a narrow terminal wraps between them
+            shown = (f"{label.replace(' ', '_')}={_cell(item[key])}" for label, key in COLUMNS)
+            console.print(Text("  " + " · ".join(shown)))
     console.print(Text(f"prices as of {PRICES_AS_OF}; unknown models count $0"))

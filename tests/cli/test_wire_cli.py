@@ -129,6 +129,13 @@ def test_usage_groups_tokens_dollars_errors_and_latency(tmp_path, monkeypatch):
     assert groups == {"find_user_id_by_email", "(reply)"}
     table = runner.invoke(app, ["usage", "--db", url, "--since", "1h"])
     assert table.exit_code == 0 and "prices as of" in table.output
+    for width in ("80", "200"):  # narrow: a block per group; wide: the table; never cut
+        shown = runner.invoke(
+            app, ["usage", "--db", url, "--by", "customer"], env={"COLUMNS": width}
+        )
+        assert shown.exit_code == 0 and "…" not in shown.output
+        assert "mia_hernandez_1001" in shown.output and "dollars" in shown.output
+        assert max(len(line) for line in shown.output.splitlines()) <= int(width)
     assert runner.invoke(app, ["usage", "--db", url, "--since", "soon"]).exit_code == 2
 
 
