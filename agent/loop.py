@@ -146,7 +146,6 @@ class Agent:
             if session.get(Conversation, cid) is None:
                 raise LookupError(f"no conversation {cid!r}")
         log = self.log(cid)
-        log.refresh()  # another worker may have moved it on: start from the store
         return self._opened(log, list, lambda: self._drive(Turn(log)))
 
     def _opened(
@@ -157,18 +156,21 @@ class Agent:
     ) -> RunResult:
         """Open the turn with its first events and run it; the first commit takes the lease.
 
-        Optimistic: the events are derived from the cached state, and the commit that
-        takes the lease refuses them (StaleTurn, nothing written) if anyone appended
-        since; the turn is then opened again on the fresh state. While another worker
-        holds the lease, wait up to lease.wait.
+        With a cached state the events are derived from it, and the commit that takes
+        the lease refuses them (StaleTurn, nothing written) if anyone appended since;
+        the turn is then opened again on the fresh state. Without one (a conversation
+        this agent has not seen), one commit takes the lease, reads the store and writes
+        the events derived from it. While another worker holds the lease, wait up to
+        lease.wait.
         """
         deadline = time.monotonic() + self.lease.wait
         meta = self.meta.model_dump(mode="json", exclude_none=True)
         while True:
-            if not log.synced:
-                log.refresh()
-            log.open_turn(first(), meta=meta)
             try:
+                if log.synced:
+                    log.open_turn(first(), meta=meta)
+                else:
+                    log.commit(work=lambda _: (first(), None), take_lease=True, create=meta)
                 return turn()
             except StaleTurn:  # the cache was read again: derive the events anew
                 if time.monotonic() >= deadline:

@@ -133,6 +133,7 @@ class ConversationLog:
         work: InTransaction | None = None,
         status: ConversationStatus | None = None,
         take_lease: bool = False,
+        create: dict[str, Any] | None = None,
         release: bool = False,
     ) -> Any:
         """Write staged events, `events` and what `work` adds, in one fenced transaction.
@@ -140,7 +141,8 @@ class ConversationLog:
         The first commit of a turn (see open_turn) takes the lease; every later one
         fences it (LeaseLost if it was taken over). `take_lease` takes it outside a turn
         (ConversationBusy if another worker holds it) and folds what others appended
-        before `work` runs, so `work` decides on the store's latest state. `status` sets
+        before `work` runs, so `work` decides on the store's latest state (with `create`,
+        the conversation row is made first if missing, with that meta). `status` sets
         the conversation's status; `release` gives the lease up in the same commit. On
         any failure nothing is written and the cached state is read again. Returns what
         `work` returned.
@@ -155,6 +157,8 @@ class ConversationLog:
                 if opening is not None:
                     self._take(conn, opening, stored)
                 elif take_lease:
+                    if create is not None:
+                        _ensure(conn, self.conversation_id, create)
                     if not self.lease.take(conn, self.conversation_id):
                         raise ConversationBusy(
                             f"conversation {self.conversation_id} is being handled by "
