@@ -13,7 +13,12 @@ from agent.loop import Agent, Limits
 from agent.model.client import ModelError, ModelRequest, ModelResponse
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
 from agent.store.tables import Execution
-from agent.transcript.events import load
+from agent.transcript.events import (
+    ConfirmationDeclined,
+    ConfirmationGiven,
+    ConfirmationUnclear,
+    load,
+)
 from tests.toy import ToyPolicy, ToyValue, registry
 
 
@@ -365,3 +370,38 @@ def test_an_approval_request_carries_the_payout_the_domain_names(
     assert agent.run("c1", "set a to 900").status == "paused"
     assert agent.run("c1", "yes").reason == "approval"
     assert [seen.payout for seen in approver.seen] == [expected]
+
+
+def test_a_stale_cache_never_reads_a_message_against_a_question_already_answered(
+    toy_store,
+) -> None:
+    """Worker A asked; worker B took the yes; A's next message is read on the store's state.
+
+    A still caches the question as open, so its first attempt reads "thanks, that's all"
+    as an answer to it; the commit that takes the lease refuses that (StaleTurn, nothing
+    written) and the turn is opened again on what B wrote.
+    """
+    engine = toy_store
+    a, model_a = make_agent(
+        engine, [call("set_value", {"name": "a", "value": 7}, "t1"), text("Anything else?")]
+    )
+    b, _ = make_agent(engine, [text("Done, a is 7.")])
+    assert a.run("c1", "set a to 7").status == "paused"
+    assert b.run("c1", "yes").status == "done"  # B's first sight of c1: read inside the take
+    assert "t1" not in a.log("c1").state.confirmations  # A's cache: the question is open
+    assert a.run("c1", "thanks, that's all").status == "done"
+    with Session(engine) as s:
+        events = [e for e in load(s, "c1")]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    tail = [e.event.type for e in events[-4:]]
+    assert tail == ["user_message", "model_request", "model_response", "run_finished"]
+    answers = [
+        e.event
+        for e in events
+        if isinstance(e.event, ConfirmationGiven | ConfirmationDeclined | ConfirmationUnclear)
+    ]
+    assert [(x.type, x.text) for x in answers] == [("confirmation_given", "yes")]
+    assert value(engine).writes == 1
+    assert model_a.requests[-1].messages[-1].content == [
+        {"type": "text", "text": "thanks, that's all"}
+    ]

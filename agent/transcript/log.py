@@ -155,7 +155,7 @@ class ConversationLog:
             # A plain connection: an ORM session only joins it when `work` needs one.
             with self.engine.begin() as conn:
                 if opening is not None:
-                    self._take(conn, opening, stored)
+                    self._take(conn, opening, stored, check=not (self._staged or events))
                 elif take_lease:
                     if create is not None:
                         _ensure(conn, self.conversation_id, create)
@@ -196,15 +196,20 @@ class ConversationLog:
         self.holds_lease = not release
         return result
 
-    def _take(self, conn: Connection, meta: dict[str, Any], stored: int) -> None:
-        """Create the row if new, take the lease, and check nobody appended since `stored`."""
+    def _take(self, conn: Connection, meta: dict[str, Any], stored: int, *, check: bool) -> None:
+        """Create the row if new, take the lease, and make sure nobody appended since `stored`.
+
+        With events to write, their insert is the check: numbered from `stored` + 1, it
+        collides with anything appended since (the (conversation, seq) key), and the
+        commit says StaleTurn. Without any, `check` looks before the turn goes on.
+        """
         if stored == 0:
             _ensure(conn, self.conversation_id, meta)
         if not self.lease.take(conn, self.conversation_id):
             raise ConversationBusy(
                 f"conversation {self.conversation_id} is being handled by another worker"
             )
-        if conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first():
+        if check and conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first():
             raise StaleTurn(f"conversation {self.conversation_id} moved on since it was read")
 
     def _fold(self, event: AnyEvent) -> None:
