@@ -136,13 +136,18 @@ def test_a_transient_api_error_leaves_the_ticket_for_the_next_run(inbox, gist_ap
 
 
 class LearningLimiter(RateLimiter):
-    """A limiter that counts the answers it was taught from."""
+    """A limiter that counts the answers it was taught from and the output paid."""
 
     learned = 0
+    paid = 0
 
     def learn(self, headers: httpx2.Headers, status: int) -> None:
         self.learned += 1
         super().learn(headers, status)
+
+    def pay_output(self, tokens: int) -> None:
+        self.paid += tokens
+        super().pay_output(tokens)
 
 
 def test_every_answer_teaches_the_limiter_so_its_first_answer_probe_ends(inbox, gist_api):
@@ -150,8 +155,10 @@ def test_every_answer_teaches_the_limiter_so_its_first_answer_probe_ends(inbox, 
     # answer the limiter never heard of would hold every later request for probe_wait.
     limiter = LearningLimiter(probe_wait=make_limiter(Settings()).probe_wait)
     assert limiter.probe_wait > 0
-    assert triage(inbox, gist_api, concurrency=4, limiter=limiter).triaged == 24
+    tally = triage(inbox, gist_api, concurrency=4, limiter=limiter)
+    assert tally.triaged == 24
     assert limiter.learned == len(gist_api.requests) == 24
+    assert limiter.paid == tally.usage.output_tokens > 0  # every reply's output is charged
 
 
 class CountingLimiter(RateLimiter):

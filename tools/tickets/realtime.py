@@ -128,7 +128,8 @@ class RealtimeTriage:
     def _ask(self, params: dict[str, Any]) -> Answer:
         """One gist call; the first attempt and every retry after an error wait for the limiter.
 
-        Every answer, 429s included, teaches the limiter what the API allows.
+        Every answer, 429s included, teaches the limiter what the API allows, and a
+        reply's output tokens are charged to the limiter once it is read.
 
         The SDK's own retries are off: they would resend outside the limiter. A 429
         is resent after the server's retry-after without a new slot: the slot it
@@ -143,6 +144,7 @@ class RealtimeTriage:
                 raw = client.messages.with_raw_response.create(**params)
                 learn_rate_limit(self.limiter, raw.http_response)
                 message = to_assistant_message(raw.parse())
+                self.limiter.pay_output(message.usage.output_tokens)  # known only now
                 return Answer(message.content, message.stop_reason, message.usage)
             except anthropic.APIError as exc:
                 if isinstance(exc, anthropic.APIStatusError):
