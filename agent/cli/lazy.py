@@ -6,7 +6,11 @@ FastAPI, the fake server, the domain) is imported when the command itself is res
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import importlib.util
+from pathlib import Path
 
 import typer
 from typer._click import Command
@@ -39,9 +43,42 @@ def lazy_commands() -> dict[str, tuple[str, str]]:
     except PackageNotFoundError:
         points = []
     for point in points:
-        module = point.value.partition(":")[0]
-        found.setdefault(point.name, (point.value, f"The {point.name} commands ({module})."))
+        module, _, attr = point.value.partition(":")
+        told = declared_help(module, attr) or f"The {point.name} commands ({module})."
+        found.setdefault(point.name, (point.value, told))
     return found
+
+
+@functools.lru_cache(maxsize=32)
+def declared_help(module: str, attr: str) -> str | None:
+    """The help an entry point's command declares, read from its source, not imported.
+
+    A command function's docstring, or the first argument of the call that builds a
+    typer app (`command_group("…")`, `typer.Typer(help="…")`); the first line of it.
+    None when the source cannot be read that way (the caller falls back to a generic line).
+    """
+    top, _, rest = module.partition(".")
+    try:  # find_spec of a submodule would import its packages; the top one's is only found
+        spec = importlib.util.find_spec(top)
+        roots = list(spec.submodule_search_locations or []) if spec is not None else []
+        tail = Path(*rest.split(".")).with_suffix(".py") if rest else None
+        source = next((Path(r) / tail for r in roots if tail and (Path(r) / tail).is_file()), None)
+        tree = ast.parse(source.read_text()) if source is not None else None
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body if tree is not None else []:
+        text: object = None
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            text = ast.get_docstring(node)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+                call = node.value
+                given = [*call.args[:1], *(k.value for k in call.keywords if k.arg == "help")]
+                text = next((a.value for a in given if isinstance(a, ast.Constant)), None)
+        if isinstance(text, str) and text.strip():
+            return text.strip().splitlines()[0]
+    return None
 
 
 def load(name: str) -> Command:

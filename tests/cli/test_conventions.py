@@ -126,3 +126,33 @@ def test_one_root_cause_is_reported_once(tmp_path: Path) -> None:
     output = result.output.replace("\n", " ")
     assert "turn 1: the model was called 3 times so far" in output
     assert "the run stopped here" in output
+
+
+def test_root_help_describes_entry_point_commands_without_importing_them() -> None:
+    """`support-agent --help` reads what tickets and triage say of themselves from source."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from agent.cli.lazy import lazy_commands; found = lazy_commands(); "
+        "print(found['tickets'][1]); print(found['triage'][1]); "
+        "print(any(m.startswith('tools') for m in sys.modules))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert shown == [
+        "The support inbox: import, list, show, answer.",
+        "Gist tickets: exactly three lines, category, urgency, next step (resumable).",
+        "False",  # nothing of the domain was imported to say so
+    ]
+
+
+def test_declared_help_falls_back_when_the_source_says_nothing() -> None:
+    from agent.cli.lazy import declared_help
+
+    assert declared_help("no_such_package.cli", "app") is None
+    assert declared_help("agent.cli.lazy", "no_such_attribute") is None
+    assert (
+        declared_help("agent.cli.lazy", "load") == "The click command for a lazily registered name."
+    )
