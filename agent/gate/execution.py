@@ -90,7 +90,9 @@ def _run_tool(ctx: ToolContext, tool: Tool, args: BaseModel) -> tuple[ToolOutput
     return output, False
 
 
-def execute_once(ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel) -> ToolResulted:
+def execute_once(
+    ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel, digest: str | None = None
+) -> ToolResulted:
     """Run the tool in the caller's transaction and record it in the ledger.
 
     If the ledger already holds this (conversation, tool_use id), nothing runs and
@@ -100,7 +102,8 @@ def execute_once(ctx: ToolContext, tool_use_id: str, tool: Tool, args: BaseModel
     conn = ctx.session.connection()
     # Claim the ledger row before running anything: its primary key makes a second
     # claim fail, and a concurrent worker blocks on the key until this one commits.
-    digest = args_hash(tool.name, args.model_dump(mode="json"))
+    if digest is None:  # the gate passes the hash its decision was bound to
+        digest = args_hash(tool.name, args.model_dump(mode="json"))
     claim = _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
     row = {
         "cid": ctx.conversation_id,

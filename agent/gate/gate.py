@@ -314,7 +314,7 @@ class Gate:
         """Execute once, or the result an earlier life of this call recorded."""
         ctx = _context(session, call.cid, state)
         try:
-            return execute_once(ctx, call.use.id, call.tool, call.args)
+            return execute_once(ctx, call.use.id, call.tool, call.args, call.digest)
         except AlreadyExecuted:  # an earlier life of this call ran it: the model reads that
             return recorded_result(session.connection(), call.cid, call.use)
 

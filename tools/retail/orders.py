@@ -224,7 +224,8 @@ def log_refund(
 
 def refunds_since(session: Session, user_id: str, since: datetime) -> int:
     """How many payouts (cancel, return, cheaper swap) the user had since an aware time."""
-    session.flush()  # payouts this session has logged but not yet written count too
+    if session.new or session.dirty:  # payouts logged but not yet written count too
+        session.flush()
     found = session.connection().execute(_REFUNDS_SINCE, {"user": user_id, "since": since})
     return int(found.scalar_one())
 
