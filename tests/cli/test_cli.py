@@ -152,20 +152,11 @@ def test_transcript_show_and_export(tmp_path):
 
 
 def _queued_request(db: str, role: str = "team-lead", hours: float = 1) -> None:
-    from agent.gate.approvals import ApprovalRequest, QueueApprover, expiry
+    from agent.gate.approvals import QueueApprover
     from agent.store.engine import make_engine
+    from tests.approvals import approval_request
 
-    request = ApprovalRequest(
-        request_id="apr_1",
-        conversation_id="c",
-        tool_use_id="t",
-        tool="x",
-        input={},
-        args_hash="h",
-        role=role,
-        summary="s",
-        expires_at=expiry(hours),
-    )
+    request = approval_request(hours, role=role)
     assert QueueApprover(make_engine(db)).decide(request) is None
 
 

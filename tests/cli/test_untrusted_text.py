@@ -93,8 +93,9 @@ def test_chat_prints_model_text_and_confirm_line_literally(tmp_path, monkeypatch
 
 
 def test_transcript_show_and_approvals_list_print_markup_literally(tmp_path):
-    from agent.gate.approvals import ApprovalRequest, QueueApprover, expiry
+    from agent.gate.approvals import QueueApprover
     from agent.transcript.events import append
+    from tests.approvals import approval_request
 
     db = f"sqlite:///{tmp_path / 't.db'}"
     engine = make_engine(db)
@@ -106,16 +107,8 @@ def test_transcript_show_and_approvals_list_print_markup_literally(tmp_path):
     shown = runner.invoke(cli.app, ["transcript", "show", "c1", "--db", db])
     assert shown.exit_code == 0, shown.output
     assert "[black on black]666 Drop Street[/]" in shown.output and "\u202e" not in shown.output
-    request = ApprovalRequest(
-        request_id="apr_1",
-        conversation_id="c1",
-        tool_use_id="t",
-        tool="[/x]",
-        input={},
-        args_hash="h",
-        role="[black on black]lead",
-        summary=HOSTILE,
-        expires_at=expiry(1),
+    request = approval_request(
+        conversation_id="c1", tool="[/x]", role="[black on black]lead", summary=HOSTILE
     )
     QueueApprover(engine).decide(request)
     listed = runner.invoke(cli.app, ["approvals", "list", "--db", db])

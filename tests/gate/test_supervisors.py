@@ -16,26 +16,16 @@ from agent.gate.approvals import (
     ConsoleApprover,
     QueueApprover,
     Supervisor,
-    expiry,
     supervisor_from_roster,
 )
+from tests.approvals import approval_request
 
 LEE = Supervisor(name="lee", roles=frozenset({"team-lead"}))
 SAM = Supervisor(name="sam", roles=frozenset({"agent"}))
 
 
 def request(hours: float = 1, role: str = "team-lead") -> ApprovalRequest:
-    return ApprovalRequest(
-        request_id="apr_1",
-        conversation_id="c",
-        tool_use_id="t",
-        tool="x",
-        input={},
-        args_hash="h",
-        role=role,
-        summary="s",
-        expires_at=expiry(hours),
-    )
+    return approval_request(hours, role=role)
 
 
 def status(engine) -> str:
