@@ -274,24 +274,12 @@ class SlowModel:
 
 
 def test_long_model_call_keeps_the_lease_so_a_second_worker_waits(engine: Engine) -> None:
-    slow = SlowModel(1.2)
-    one = Agent(
-        engine,
-        slow,
-        Gate(engine, registry(), ToyPolicy()),
-        "sys",
-        Limits("m", 100),
-        lease=Lease(engine, ttl=0.4, wait=5),
-    )
+    def worker_with(model: SlowModel) -> Agent:  # a worker of its own, with a short lease
+        gate = Gate(engine, registry(), ToyPolicy())
+        return Agent(engine, model, gate, "sys", Limits("m", 100), lease=Lease(engine, 0.4, 5))
+
     other_model = SlowModel(0)
-    two = Agent(
-        engine,
-        other_model,
-        Gate(engine, registry(), ToyPolicy()),
-        "sys",
-        Limits("m", 100),
-        lease=Lease(engine, ttl=0.4, wait=5),
-    )
+    one, two = worker_with(SlowModel(1.2)), worker_with(other_model)
     one.run("c", "hello")  # creates the conversation
     worker = threading.Thread(target=one.run, args=("c", "again"))
     worker.start()
