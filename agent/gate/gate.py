@@ -287,28 +287,40 @@ class Gate:
         decided once, inside the write; a verdict that became stricter is recorded and
         the call goes round again (Decided), through the read-only path.
         """
-
-        def work(session: Session) -> tuple[list[AnyEvent], Outcome]:
-            lock_customer(session, state.customer_id)
-            call = self._decide(session, cid, state, use, tool, args)
-            clearance, why = still_needed(call, state)
-            if clearance != "clear":
-                return not_cleared(call, state, clearance, why)
-            return [*new_decision(call, state), self._run(session, call, state)], Resolved()
-
-        return work
+        return lambda s: self._decide_locked(s, cid, state, use, tool, args, record=True)
 
     def _execute(
         self, session: Session, call: Call, state: ConversationState
     ) -> tuple[list[AnyEvent], Outcome]:
         """Inside the commit: lock the customer, decide again on fresh facts, run once."""
         if call.tool.effect == "write":
-            lock_customer(session, state.customer_id)
-            fresh = self._decide(session, call.cid, state, call.use, call.tool, call.args)
-            clearance, why = still_needed(fresh, state)
-            if clearance != "clear":
-                return not_cleared(fresh, state, clearance, why)
+            args = (call.cid, state, call.use, call.tool, call.args)
+            return self._decide_locked(session, *args, record=False)
         return [self._run(session, call, state)], Resolved()
+
+    def _decide_locked(
+        self,
+        session: Session,
+        cid: str,
+        state: ConversationState,
+        use: ToolUse,
+        tool: Tool,
+        args: BaseModel,
+        *,
+        record: bool,
+    ) -> tuple[list[AnyEvent], Outcome]:
+        """Lock the customer, decide, and run the write if it is still cleared.
+
+        `record`: also record the decision when it is new (nothing was decided before
+        in this step); a stricter one is always recorded.
+        """
+        lock_customer(session, state.customer_id)
+        call = self._decide(session, cid, state, use, tool, args)
+        clearance, why = still_needed(call, state)
+        if clearance != "clear":
+            return not_cleared(call, state, clearance, why)
+        decided = new_decision(call, state) if record else []
+        return [*decided, self._run(session, call, state)], Resolved()
 
     def _run(self, session: Session, call: Call, state: ConversationState) -> ToolResulted:
         """Execute once, or the result an earlier life of this call recorded."""
