@@ -13,13 +13,13 @@ from loguru import logger
 from pydantic import BaseModel
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from agent.clock import utcnow
 from agent.model.client import ToolUse
 from agent.registry import Tool, ToolContext, ToolError, ToolOutput, args_hash
+from agent.store.dialects import PerDialect
 from agent.store.tables import CustomerLock, Execution
 from agent.transcript.events import ToolResulted
 
@@ -28,21 +28,22 @@ LOCKS = CustomerLock.__table__  # type: ignore[attr-defined]
 
 
 # Built once (every tool call runs them): claim the ledger row, then record the result.
-_CLAIM = {
-    name: insert(LEDGER)
-    .values(
-        conversation_id=bindparam("cid"),
-        tool_use_id=bindparam("tid"),
-        tool=bindparam("tool"),
-        args_hash=bindparam("digest"),
-        is_error=False,
-        result="",
-        executed_at=bindparam("at"),
+_CLAIM = PerDialect.insert(
+    lambda insert: (
+        insert(LEDGER)
+        .values(
+            conversation_id=bindparam("cid"),
+            tool_use_id=bindparam("tid"),
+            tool=bindparam("tool"),
+            args_hash=bindparam("digest"),
+            is_error=False,
+            result="",
+            executed_at=bindparam("at"),
+        )
+        .on_conflict_do_nothing()
+        .returning(LEDGER.c.tool_use_id)
     )
-    .on_conflict_do_nothing()
-    .returning(LEDGER.c.tool_use_id)
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+)
 _RESULT = (
     update(LEDGER)
     .where(LEDGER.c.conversation_id == bindparam("cid"), LEDGER.c.tool_use_id == bindparam("tid"))
@@ -104,7 +105,6 @@ def execute_once(
     # claim fail, and a concurrent worker blocks on the key until this one commits.
     if digest is None:  # the gate passes the hash its decision was bound to
         digest = args_hash(tool.name, args.model_dump(mode="json"))
-    claim = _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
     row = {
         "cid": ctx.conversation_id,
         "tid": tool_use_id,
@@ -112,7 +112,8 @@ def execute_once(
         "digest": digest,
         "at": utcnow(),
     }
-    if conn.execute(claim, row).first() is None:  # the transaction stays usable for the caller
+    # ON CONFLICT DO NOTHING: a second claim returns no row, the transaction stays usable
+    if conn.execute(_CLAIM.on(conn), row).first() is None:
         raise AlreadyExecuted(tool_use_id)
     output, is_error = _run_tool(ctx, tool, args)
     content = render(output.content)

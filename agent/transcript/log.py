@@ -14,13 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from agent.clock import utcnow
+from agent.store.dialects import PerDialect
 from agent.store.engine import reader
 from agent.store.lease import ConversationBusy, Lease
 from agent.store.tables import Conversation, Event
@@ -151,22 +150,18 @@ class ConversationLog:
         opening = self._opening
         if take_lease and (opening is not None or self._staged):
             raise ValueError("take_lease is for a commit outside a turn, with nothing staged")
+        # Fence, status and release in one statement, when nothing else holds the lease.
+        release_now = release and opening is None and not take_lease and work is None
         try:
             # A plain connection: an ORM session only joins it when `work` needs one.
             with self.engine.begin() as conn:
                 if opening is not None:
                     self._take(conn, opening, stored, check=not (self._staged or events))
                 elif take_lease:
-                    if create is not None:
-                        _ensure(conn, self.conversation_id, create)
-                    if not self.lease.take(conn, self.conversation_id):
-                        raise ConversationBusy(
-                            f"conversation {self.conversation_id} is being handled by "
-                            "another worker"
-                        )
+                    self._claim(conn, create)
                     self._catch_up(conn)
                     stored = self.state.last_seq
-                elif release and work is None:  # fence, status and release: one statement
+                elif release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status, fenced=True)
                 else:
                     self.lease.fence(conn, self.conversation_id)
@@ -180,7 +175,7 @@ class ConversationLog:
                 if self._staged:
                     rows = event_rows(self.conversation_id, stored + 1, self._staged)
                     conn.execute(_INSERT_EVENTS, rows)
-                if release and (opening is not None or take_lease or work is not None):
+                if release and not release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status)
                 elif status is not None and not release:
                     conn.execute(_SET_STATUS, {"cid": self.conversation_id, "status": status})
@@ -203,14 +198,18 @@ class ConversationLog:
         collides with anything appended since (the (conversation, seq) key), and the
         commit says StaleTurn. Without any, `check` looks before the turn goes on.
         """
-        if stored == 0:
-            _ensure(conn, self.conversation_id, meta)
+        self._claim(conn, meta if stored == 0 else None)
+        if check and conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first():
+            raise StaleTurn(f"conversation {self.conversation_id} moved on since it was read")
+
+    def _claim(self, conn: Connection, create: dict[str, Any] | None) -> None:
+        """Make the row if asked (with this meta), then take the lease or ConversationBusy."""
+        if create is not None:
+            _ensure(conn, self.conversation_id, create)
         if not self.lease.take(conn, self.conversation_id):
             raise ConversationBusy(
                 f"conversation {self.conversation_id} is being handled by another worker"
             )
-        if check and conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first():
-            raise StaleTurn(f"conversation {self.conversation_id} moved on since it was read")
 
     def _fold(self, event: AnyEvent) -> None:
         apply_event(self.state, event)
@@ -232,16 +231,16 @@ class ConversationLog:
 
 def _ensure(conn: Connection, cid: str, meta: dict[str, Any]) -> None:
     """Create the conversation row unless it exists."""
-    new = _NEW_CONVERSATION["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
-    conn.execute(new, {"cid": cid, "at": utcnow(), "meta": meta})
+    conn.execute(_NEW_CONVERSATION.on(conn), {"cid": cid, "at": utcnow(), "meta": meta})
 
 
-_NEW_CONVERSATION = {  # built once; a row already there is left as it is
-    name: insert(CONVERSATIONS)
-    .values(id=bindparam("cid"), created_at=bindparam("at"), meta=bindparam("meta"))
-    .on_conflict_do_nothing()
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+_NEW_CONVERSATION = PerDialect.insert(  # built once; a row already there is left as it is
+    lambda insert: (
+        insert(CONVERSATIONS)
+        .values(id=bindparam("cid"), created_at=bindparam("at"), meta=bindparam("meta"))
+        .on_conflict_do_nothing()
+    )
+)
 
 
 def record(engine: Engine, conversation_id: str, *events: BaseModel) -> list[int]:
