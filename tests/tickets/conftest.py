@@ -11,12 +11,14 @@ from sqlmodel import Session
 from typer.testing import CliRunner, Result
 
 from agent.cli.app import app
+from agent.model.client import Usage
 from agent.store.engine import make_engine
 from agent.testing.fake_batches import FakeBatches, ForcedToolResponder
 from agent.testing.fake_server import FakeMessagesAPI
 from agent.testing.prompt_cache import PromptCache
 from tools.retail import DOMAIN
 from tools.tickets.demo import seed_inbox
+from tools.tickets.tables import Ticket
 
 KEY = "sk-test-not-a-real-key-tickets-0123"
 
@@ -64,3 +66,13 @@ def gist_api() -> Iterator[FakeMessagesAPI]:
 def invoke(*args: object, input: str | None = None) -> Result:
     """Run `support-agent ARGS` in-process (the installed app: its commands are mounted lazily)."""
     return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+def ticket_usage(ticket: Ticket) -> Usage:
+    """The token bill stored on a triaged ticket, as the pricing functions take it."""
+    return Usage(
+        input_tokens=ticket.input_tokens,
+        output_tokens=ticket.output_tokens,
+        cache_creation_input_tokens=ticket.cache_creation_input_tokens,
+        cache_read_input_tokens=ticket.cache_read_input_tokens,
+    )

@@ -10,11 +10,11 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from agent.config import Settings
-from agent.model.client import Usage
 from agent.model.usage import batch_cost
 from agent.testing.fake_batches import FakeBatches, fill_schema
 from agent.testing.fake_server import bad_request, tool_reply
 from agent.testing.prompt_cache import estimate_tokens
+from tests.tickets.conftest import ticket_usage
 from tools.tickets.batch import Backoff, BatchTriage
 from tools.tickets.claims import new_owner
 from tools.tickets.connection import sdk_client
@@ -55,15 +55,6 @@ def batches(engine) -> list[TriageBatch]:
         return list(session.exec(select(TriageBatch)).all())
 
 
-def usage_of(ticket: Ticket) -> Usage:
-    return Usage(
-        input_tokens=ticket.input_tokens,
-        output_tokens=ticket.output_tokens,
-        cache_creation_input_tokens=ticket.cache_creation_input_tokens,
-        cache_read_input_tokens=ticket.cache_read_input_tokens,
-    )
-
-
 def test_a_batch_gists_every_ticket_at_half_price(inbox, gist_api):
     tally = run_batch(inbox, gist_api, sleep=lambda s: time.sleep(0.05))
     tickets = stored(inbox)
@@ -71,7 +62,7 @@ def test_a_batch_gists_every_ticket_at_half_price(inbox, gist_api):
     assert all(t.status == "triaged" and len(t.gist_lines()) == 3 for t in tickets)
     assert all(t.triage_mode == "batch" and t.batch_key is None for t in tickets)
     for ticket in tickets:
-        price = batch_cost(MODEL, usage_of(ticket))
+        price = batch_cost(MODEL, ticket_usage(ticket))
         assert price is not None and ticket.cost_microdollars == int(price * 1_000_000)
     assert gist_api.batches is not None and gist_api.batches.created == 1
     (batch,) = batches(inbox)

@@ -26,6 +26,7 @@ from agent.testing.fake_server import (
     text_reply,
     tool_reply,
 )
+from tests.tickets.conftest import ticket_usage
 from tools.tickets.claims import candidates, claim, new_owner
 from tools.tickets.connection import make_limiter, sdk_client
 from tools.tickets.gist import GIST_TOOL
@@ -78,7 +79,7 @@ def test_every_new_ticket_gets_a_three_line_gist_through_a_forced_tool_call(inbo
         assert ticket.category and ticket.urgency and ticket.next_step
         assert ticket.triage_mode == "realtime" and ticket.model == MODEL
         assert ticket.claimed_by is None
-        usage_cost = cost(MODEL, _usage(ticket))
+        usage_cost = cost(MODEL, ticket_usage(ticket))
         assert usage_cost is not None
         assert ticket.cost_microdollars == int(usage_cost * 1_000_000)
     bodies = [r.body for r in gist_api.requests]
@@ -91,15 +92,6 @@ def test_every_new_ticket_gets_a_three_line_gist_through_a_forced_tool_call(inbo
     assert all(KEY not in json.dumps(r.headers) for r in gist_api.requests)
     again = triage(inbox, gist_api)  # nothing new: nothing is sent, nothing re-gisted
     assert again.done == 0 and len(gist_api.requests) == 24
-
-
-def _usage(ticket: Ticket) -> Usage:
-    return Usage(
-        input_tokens=ticket.input_tokens,
-        output_tokens=ticket.output_tokens,
-        cache_creation_input_tokens=ticket.cache_creation_input_tokens,
-        cache_read_input_tokens=ticket.cache_read_input_tokens,
-    )
 
 
 def test_an_invalid_gist_gets_one_corrective_retry_with_the_errors(inbox, gist_api):
