@@ -32,7 +32,11 @@ COMMANDS_GROUP = "support_agent.commands"
 
 
 def lazy_commands() -> dict[str, tuple[str, str]]:
-    """The table above plus the commands installed domains declare as entry points."""
+    """The table above plus the commands installed domains declare as entry points.
+
+    An entry point's help is "" here: reading it from source is left to the listing
+    that shows it (`command_help`), so resolving a command pays nothing for it.
+    """
     from importlib.metadata import PackageNotFoundError, distribution
 
     found = dict(LAZY)
@@ -43,10 +47,15 @@ def lazy_commands() -> dict[str, tuple[str, str]]:
     except PackageNotFoundError:
         points = []
     for point in points:
-        module, _, attr = point.value.partition(":")
-        told = declared_help(module, attr) or f"The {point.name} commands ({module})."
-        found.setdefault(point.name, (point.value, told))
+        found.setdefault(point.name, (point.value, ""))
     return found
+
+
+def command_help(name: str) -> str:
+    """The one-line help `--help` lists for a lazily registered command."""
+    spec, told = lazy_commands()[name]
+    module, _, attr = spec.partition(":")
+    return told or declared_help(module, attr) or f"The {name} commands ({module})."
 
 
 @functools.lru_cache(maxsize=32)
@@ -99,4 +108,4 @@ def load(name: str) -> Command:
 
 def placeholder(name: str) -> Command:
     """A cheap stand-in that `--help` can list without importing the command's module."""
-    return TyperGroup(name=name, help=lazy_commands()[name][1])
+    return TyperGroup(name=name, help=command_help(name))

@@ -134,8 +134,8 @@ def test_root_help_describes_entry_point_commands_without_importing_them() -> No
     import sys
 
     code = (
-        "import sys; from agent.cli.lazy import lazy_commands; found = lazy_commands(); "
-        "print(found['tickets'][1]); print(found['triage'][1]); "
+        "import sys; from agent.cli.lazy import command_help; "
+        "print(command_help('tickets')); print(command_help('triage')); "
         "print(any(m.startswith('tools') for m in sys.modules))"
     )
     shown = subprocess.run(
