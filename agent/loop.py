@@ -170,7 +170,12 @@ class Agent:
                 if log.synced:
                     log.open_turn(first(), meta=meta)
                 else:
-                    log.commit(work=lambda _: (first(), None), take_lease=True, create=meta)
+                    log.commit(
+                        work=lambda _: (first(), None),
+                        take_lease=True,
+                        create=meta,
+                        durable=False,  # what the customer said: the next commit syncs it
+                    )
                 return turn()
             except StaleTurn:  # the cache was read again: derive the events anew
                 if time.monotonic() >= deadline:
@@ -258,8 +263,8 @@ class Agent:
                 turn, "failed", spent, events=[ErrorOccurred(kind="budget", message=spent)]
             )
         turn.calls += 1
-        if turn.log.opening:  # the lease (and what the turn has so far) before the call
-            turn.log.commit()
+        if turn.log.opening:  # the lease and what the customer said, before the call
+            turn.log.commit(durable=False)
         request = ModelRequest(
             model=self.limits.model,
             max_tokens=self.limits.max_tokens,

@@ -20,7 +20,10 @@ DB_ENV = "SUPPORT_AGENT_DB"
 SYNCHRONOUS_ENV = "SUPPORT_AGENT_SQLITE_SYNCHRONOUS"
 SYNCHRONOUS_LEVELS = ("FULL", "NORMAL", "EXTRA")
 READ_ONLY = "support_agent_read_only"
+RELAXED = "support_agent_relaxed"
 _READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_RELAXED: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_LEVEL = "support_agent_synchronous"  # a SQLite connection's level now (pool record info)
 DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "support-agent" / "support-agent.db"
 
 
@@ -104,13 +107,14 @@ def sqlite_synchronous() -> str:
     return level
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
     # Let the driver issue no BEGIN of its own: we emit BEGIN IMMEDIATE so writers
     # queue on the lock instead of failing an upgrade from a read transaction.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA synchronous={sqlite_synchronous()}")
+    level = record.info[_LEVEL] = sqlite_synchronous()
+    cursor.execute(f"PRAGMA synchronous={level}")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -119,8 +123,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # Readers take no write lock; every other transaction queues for it up front. Sent
     # on the driver's connection: every transaction begins here, and it is a fixed string.
-    read_only = conn.get_execution_options().get(READ_ONLY, False)
-    conn.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    options = conn.get_execution_options()
+    driver = conn.connection.driver_connection
+    if options.get(READ_ONLY, False):
+        driver.execute("BEGIN")
+        return
+    # The level can only change between transactions: set it here when this one differs.
+    level = "NORMAL" if options.get(RELAXED, False) else sqlite_synchronous()
+    info = conn.connection.info
+    if info.get(_LEVEL) != level:
+        driver.execute(f"PRAGMA synchronous={level}")
+        info[_LEVEL] = level
+    driver.execute("BEGIN IMMEDIATE")
+
+
+def _postgresql_begin(conn: Any) -> None:
+    # psycopg opens the transaction with this statement; the setting ends with it.
+    if conn.get_execution_options().get(RELAXED, False):
+        conn.connection.driver_connection.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def reader(engine: Engine) -> Engine:
@@ -128,6 +148,20 @@ def reader(engine: Engine) -> Engine:
     found = _READERS.get(engine)
     if found is None:
         found = _READERS[engine] = engine.execution_options(**{READ_ONLY: True})
+    return found
+
+
+def relaxed(engine: Engine) -> Engine:
+    """The same engine for commits that need not wait for the disk.
+
+    Such a commit survives a crash of this process but, on a power loss, only once a
+    later commit on the store (which waits for the disk) has made it durable: SQLite
+    synchronous=NORMAL in WAL mode, PostgreSQL synchronous_commit=off. Only for what
+    nothing has acted on yet (see ConversationLog.commit).
+    """
+    found = _RELAXED.get(engine)
+    if found is None:
+        found = _RELAXED[engine] = engine.execution_options(**{RELAXED: True})
     return found
 
 
@@ -141,6 +175,7 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
         queue_writers(engine, READ_ONLY, wait=30)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "begin", _postgresql_begin)
     if create:
         migrate(engine)  # existing tables first: create_all never alters them
         SQLModel.metadata.create_all(engine)

@@ -20,13 +20,19 @@ from sqlmodel import Session
 
 from agent.clock import utcnow
 from agent.store.dialects import PerDialect
-from agent.store.engine import reader
+from agent.store.engine import reader, relaxed
 from agent.store.lease import ConversationBusy, Lease
 from agent.store.tables import Conversation, Event
 from agent.transcript.events import (
     AnyEvent,
+    ConfirmationDeclined,
+    ConfirmationGiven,
+    ConfirmationUnclear,
     ConversationStatus,
+    CustomerVerified,
+    ErrorOccurred,
     StoredEvent,
+    UserMessage,
     append,
     event_rows,
     load_rows,
@@ -52,6 +58,18 @@ _SET_STATUS = (
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("cid"))
     .values(status=bindparam("status"))
+)
+
+# All a relaxed commit may write: what the customer said, and errors that stopped the
+# turn before anything acted on it. A decision, a tool result, a question or a reply
+# shown to anyone always waits for the disk.
+CUSTOMER_INPUT = (
+    UserMessage,
+    CustomerVerified,
+    ConfirmationGiven,
+    ConfirmationDeclined,
+    ConfirmationUnclear,
+    ErrorOccurred,
 )
 
 
@@ -134,6 +152,7 @@ class ConversationLog:
         take_lease: bool = False,
         create: dict[str, Any] | None = None,
         release: bool = False,
+        durable: bool = True,
     ) -> Any:
         """Write staged events, `events` and what `work` adds, in one fenced transaction.
 
@@ -145,6 +164,12 @@ class ConversationLog:
         the conversation's status; `release` gives the lease up in the same commit. On
         any failure nothing is written and the cached state is read again. Returns what
         `work` returned.
+
+        `durable=False` is for a turn's opening commit, which takes the lease with what
+        the customer said before anything acts on it: it does not wait for the disk
+        (engine.relaxed), so it survives a crash of this process, and the step's next
+        commit, which waits, makes it durable against a power loss too. Such a commit
+        refuses (ValueError, nothing written) events other than CUSTOMER_INPUT.
         """
         stored = self.state.last_seq - len(self._staged)  # the last seq already written
         opening = self._opening
@@ -154,7 +179,7 @@ class ConversationLog:
         release_now = release and opening is None and not take_lease and work is None
         try:
             # A plain connection: an ORM session only joins it when `work` needs one.
-            with self.engine.begin() as conn:
+            with (self.engine if durable else relaxed(self.engine)).begin() as conn:
                 if opening is not None:
                     self._take(conn, opening, stored, check=not (self._staged or events))
                 elif take_lease:
@@ -172,6 +197,8 @@ class ConversationLog:
                         more, result = work(session)
                         session.flush()
                     self.stage(*more)
+                if not durable:
+                    _customer_input_only(self._staged)
                 if self._staged:
                     rows = event_rows(self.conversation_id, stored + 1, self._staged)
                     conn.execute(_INSERT_EVENTS, rows)
@@ -227,6 +254,13 @@ class ConversationLog:
             self.refresh()
         except Exception:
             self.state = ConversationState()
+
+
+def _customer_input_only(events: Sequence[AnyEvent]) -> None:
+    """Refuse a relaxed commit of anything but customer input (a caller's mistake)."""
+    other = [e.type for e in events if not isinstance(e, CUSTOMER_INPUT)]
+    if other:
+        raise ValueError(f"a commit that does not wait for the disk cannot hold {other}")
 
 
 def _ensure(conn: Connection, cid: str, meta: dict[str, Any]) -> None:

@@ -1,0 +1,56 @@
+"""Commits wait for the disk unless made on engine.relaxed(); the level never leaks."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Connection, Engine
+
+from agent.store.engine import SYNCHRONOUS_ENV, make_engine, reader, relaxed
+
+
+def level(conn: Connection) -> str:
+    """What a commit of this transaction waits for, as the database names it."""
+    if conn.dialect.name == "sqlite":
+        value = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[int(str(value))]
+    return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+
+def test_only_a_relaxed_transaction_skips_waiting_for_the_disk(toy_store: Engine) -> None:
+    full, lax = ("FULL", "NORMAL") if toy_store.dialect.name == "sqlite" else ("on", "off")
+    for _ in range(3):  # the pooled connection goes back and forth
+        with toy_store.begin() as conn:
+            assert level(conn) == full
+        with relaxed(toy_store).begin() as conn:
+            assert level(conn) == lax
+    with toy_store.begin() as conn:
+        assert level(conn) == full
+    with pytest.raises(RuntimeError), relaxed(toy_store).begin() as conn:
+        raise RuntimeError("rolled back")
+    with toy_store.begin() as conn:
+        assert level(conn) == full
+    assert relaxed(toy_store) is relaxed(toy_store)
+
+
+def test_a_relaxed_transaction_keeps_the_write_queue(engine: Engine) -> None:
+    from agent.store.write_queue import WRITE_LOCKS
+
+    with relaxed(engine).begin():
+        assert WRITE_LOCKS[engine].locked()
+    assert not WRITE_LOCKS[engine].locked()
+    with reader(engine).begin():
+        assert not WRITE_LOCKS[engine].locked()
+
+
+def test_the_configured_level_comes_back_after_a_relaxed_commit(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SYNCHRONOUS_ENV, "extra")
+    engine = make_engine(f"sqlite:///{tmp_path / 'extra.db'}")
+    try:
+        with relaxed(engine).begin() as conn:
+            assert level(conn) == "NORMAL"
+        with engine.begin() as conn:
+            assert level(conn) == "EXTRA"
+    finally:
+        engine.dispose()
