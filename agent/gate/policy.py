@@ -92,9 +92,18 @@ class Rule:
     role: str | None = None
     when: dict[str, Any] | bool | None = None
     condition: Draft202012Validator | None = field(default=None, repr=False, compare=False)
+    # The same condition compiled by jsonschema-rs (see policy_file.fast_condition), when
+    # the two implementations are known to agree on it: it only says yes or no, fast.
+    fast: Callable[[Any], bool] | None = field(default=None, repr=False, compare=False)
 
-    def check(self, tool: str, effect: Effect, document: dict[str, Any]) -> RuleCheck:
-        """Does this rule match the call? May raise if the condition cannot be evaluated."""
+    def check(
+        self, tool: str, effect: Effect, document: dict[str, Any], *, plain: bool = False
+    ) -> RuleCheck:
+        """Does this rule match the call? May raise if the condition cannot be evaluated.
+
+        `plain`: the document holds nothing but JSON's own types (see plain_json), so the
+        fast condition may decide it.
+        """
         if "*" not in self.tools and tool not in self.tools:
             return RuleCheck(self.id, self.verdict, False, "tool not listed")
         if self.effects is not None and effect not in self.effects:
@@ -102,10 +111,32 @@ class Rule:
             return RuleCheck(self.id, self.verdict, False, f"effect {effect} not in [{listed}]")
         if self.condition is None:
             return RuleCheck(self.id, self.verdict, True, "no condition")
-        if self.condition.is_valid(document):
+        if self._holds(self.condition, document, plain):
             return RuleCheck(self.id, self.verdict, True, "when matched")
         condition = self.condition
         return RuleCheck(self.id, self.verdict, False, lambda: _mismatch(condition, document))
+
+    def _holds(self, condition: Draft202012Validator, document: Any, plain: bool) -> bool:
+        if self.fast is not None and plain:
+            return self.fast(document)
+        return bool(condition.is_valid(document))
+
+
+_JSON_LEAVES = (str, int, float, bool, type(None))
+
+
+def plain_json(value: Any) -> bool:
+    """Whether a value is made of JSON's own types only: no subclasses, no other objects.
+
+    Anything else (a float subclass, a date, a tuple) is decided by the reference
+    implementation alone, whose errors deny the call.
+    """
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and plain_json(v) for k, v in value.items())
+    if kind is list:
+        return all(plain_json(v) for v in value)
+    return kind in _JSON_LEAVES
 
 
 def _mismatch(condition: Draft202012Validator, document: dict[str, Any]) -> str:
@@ -154,12 +185,13 @@ class Policy:
         self, tool: str, effect: Effect, input: dict[str, Any], facts: dict[str, Any]
     ) -> Decision:
         document = {"tool": tool, "input": input, "facts": facts}
+        plain = plain_json(document)
         checks: list[RuleCheck] = []
         matched: list[Rule] = []
         failed: Rule | None = None
         for rule in self.rules:
             try:
-                check = rule.check(tool, effect, document)
+                check = rule.check(tool, effect, document, plain=plain)
             except Exception as exc:
                 check = RuleCheck(rule.id, rule.verdict, False, clip(f"error: {exc!r}"))
                 failed = failed or rule

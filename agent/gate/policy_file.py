@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
@@ -41,6 +42,13 @@ _VALUE_KEYWORDS = frozenset({
 })  # fmt: skip
 _KEYWORDS = _SUBSCHEMA | _SUBSCHEMA_LISTS | _SUBSCHEMA_MAPS | _VALUE_KEYWORDS
 _UNSUPPORTED = frozenset({"$id", "$schema", "$anchor", "$dynamicRef", "$dynamicAnchor"})
+# Where the specification leaves room (regular expression dialects, formats, float
+# division, equality of mixed numbers, reference resolution), only the reference
+# implementation (jsonschema) decides a condition.
+_REFERENCE_ONLY = frozenset({
+    "pattern", "patternProperties", "format", "multipleOf", "uniqueItems", "$ref",
+    "contentEncoding", "contentMediaType", "contentSchema",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,39 @@ def _build_rule(index: int, raw: dict[str, Any]) -> Rule:
         role=raw.get("role"),
         when=when,
         condition=None if when is None else Draft202012Validator(when),
+        fast=None if when is None else fast_condition(when),
     )
+
+
+def fast_condition(when: dict[str, Any] | bool) -> Callable[[Any], bool] | None:
+    """The condition compiled by jsonschema-rs, unless it uses a keyword in _REFERENCE_ONLY.
+
+    Both implement Draft 2020-12 and pass its test suite; deciding with the compiled one
+    is two orders of magnitude faster. A property test holds the two to the same answers.
+    """
+    if _keywords(when) & _REFERENCE_ONLY:
+        return None
+    try:
+        return jsonschema_rs.Draft202012Validator(when).is_valid
+    except ValueError:  # it refuses a schema the reference accepts: the reference decides
+        return None
+
+
+def _keywords(schema: object) -> set[str]:
+    """Every keyword used anywhere in a (checked) condition."""
+    if not isinstance(schema, dict):
+        return set()
+    found = set(schema)
+    for key, value in schema.items():
+        if key in _SUBSCHEMA:
+            found |= _keywords(value)
+        elif key in _SUBSCHEMA_LISTS:
+            for sub in value:
+                found |= _keywords(sub)
+        elif key in _SUBSCHEMA_MAPS:
+            for sub in value.values():
+                found |= _keywords(sub)
+    return found
 
 
 def _when_check(label: str, when: dict[str, Any] | bool) -> list[PolicyProblem]:
