@@ -44,6 +44,7 @@ from bench.turn_workload import (
     Plan,
     agent_conversation,
     bare_conversation,
+    model_calls,
     plans,
     reference_decisions,
     seed_template,
@@ -71,8 +72,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def latency(template: Path, plan: Plan, reps: int, tmp: Path) -> tuple[float, float]:
-    """Interleaved Agent and bare runs on fresh copies; (ratio, Agent commits per turn)."""
+def latency(template: Path, plan: Plan, reps: int, tmp: Path) -> tuple[float, float, float]:
+    """Interleaved Agent and bare runs on fresh copies.
+
+    Returns the ratio, the Agent's commits per turn, and the bare loop's CPU seconds per
+    conversation.
+    """
     arenas = {"agent": Arena(template, tmp / "agent.db"), "bare": Arena(template, tmp / "bare.db")}
     decisions = reference_decisions(arenas["agent"], arenas["bare"], plan)  # also warms up
     timings: dict[str, list[float]] = {"agent": [], "bare": []}
@@ -91,8 +96,8 @@ def latency(template: Path, plan: Plan, reps: int, tmp: Path) -> tuple[float, fl
         print(f"{side:5}: median {median * 1000:.2f} ms per model turn; {counted}")
     ratio = agent / bare
     print(f"ratio agent/bare: {ratio:.2f} (target <= 1.5); {reps} repetitions each, interleaved")
-    counter = arenas["agent"].counter
-    return ratio, counter.commits / counter.turns
+    counter, bare_counter = arenas["agent"].counter, arenas["bare"].counter
+    return ratio, counter.commits / counter.turns, bare_counter.cpu / reps
 
 
 def stores(args: argparse.Namespace, template: Path, tmp: Path) -> dict[str, Store | str]:
@@ -120,7 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         seed_template(template)
         with sqlite_store(template, tmp / "plans.db") as engine:
             plan = plans(engine)[0]
-        ratio, commits = latency(template, plan, args.reps, tmp)
+        ratio, commits, bare_cpu = latency(template, plan, args.reps, tmp)
+        # One process runs Python on one core at a time: the bare loop's own CPU already
+        # bounds what the threads can reach on this machine, whatever the Agent adds.
+        ideal = args.threads / (model_calls(plan) * args.delay)
+        print(
+            f"for scale: the bare loop's own CPU, {bare_cpu * 1000:.1f} ms per conversation, "
+            f"would cap a {args.threads}-thread share at {1 / (bare_cpu * ideal):.2f} here"
+        )
         for label, store in stores(args, template, tmp).items():
             if isinstance(store, str):
                 print(f"threads {label}: {store}")
