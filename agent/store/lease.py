@@ -2,8 +2,10 @@
 
 The execution ledger already guarantees that a write runs at most once; the lease
 keeps two workers from also calling the model twice for the same turn. Every append
-of the holder re-asserts the lease inside its own transaction (`fence`), so a worker
-whose lease was taken over cannot append another event: it gets LeaseLost and stops.
+of the holder checks the lease inside its own transaction, so a worker whose lease was
+taken over cannot append another event: it gets LeaseLost and stops. While more than
+half its time is left the events' insert itself checks it (ConversationLog); after
+that the append's `fence` also renews it.
 While a long model call runs, one heartbeat thread per Lease keeps the leases of every
 conversation in such a call alive (a set it sweeps; no thread is started per call).
 """
@@ -70,13 +72,31 @@ class Lease:
     ttl: float = 60.0
     wait: float = 30.0
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # When this owner last set each lease's expiry (monotonic; the heartbeat writes too).
+    _renewed: dict[str, float] = field(default_factory=dict, repr=False)
 
     def take(self, conn: Connection, cid: str) -> bool:
         """Inside the caller's transaction: take the lease if free, expired or ours."""
+        began = time.monotonic()
         now = utcnow()
         expires = now + timedelta(seconds=self.ttl)
         params = {"cid": cid, "owner": self.owner, "now": now, "expires": expires}
-        return bool(conn.execute(_TAKE, params).rowcount == 1)
+        taken = bool(conn.execute(_TAKE, params).rowcount == 1)
+        if taken:
+            self._renewed[cid] = began
+        return taken
+
+    def renew_by(self, cid: str) -> float:
+        """The monotonic time from which less than half the lease's time is left."""
+        return self._renewed.get(cid, float("-inf")) + self.ttl / 2
+
+    def renewal_due(self, cid: str) -> bool:
+        """Whether less than half the lease's time is left (as far as this owner knows).
+
+        Until then an append only checks that the lease is still ours (see
+        ConversationLog.commit); from then on its fence renews it too.
+        """
+        return time.monotonic() >= self.renew_by(cid)
 
     def try_acquire(self, cid: str) -> bool:
         """Take (or renew) the lease if it is free, expired or already ours."""
@@ -93,10 +113,12 @@ class Lease:
 
     def fence(self, conn: Connection, cid: str) -> None:
         """Inside an append's transaction: still ours (renewed), or LeaseLost and roll back."""
+        began = time.monotonic()
         expires = utcnow() + timedelta(seconds=self.ttl)
         params = {"cid": cid, "owner": self.owner, "expires": expires}
         if conn.execute(_FENCE, params).rowcount != 1:
             raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
+        self._renewed[cid] = began
 
     def release_in(
         self, conn: Connection, cid: str, *, status: str | None = None, fenced: bool = False
@@ -114,6 +136,7 @@ class Lease:
             )
         if fenced and released.rowcount != 1:
             raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
+        self._renewed.pop(cid, None)
 
     def release(self, cid: str) -> None:
         """Give the lease up (only if we hold it)."""
@@ -155,8 +178,8 @@ class _Heartbeat:
         key = (id(lease), cid)
         with self._wake:
             _, beat = self._beats.get(key, (lease, _Beat(0, 0.0)))
-            if beat.calls == 0:  # the last commit fenced (renewed) it: first beat in ttl/3
-                beat.due = time.monotonic() + lease.ttl / 3
+            if beat.calls == 0:  # first beat in ttl/3, or sooner if half its time is gone
+                beat.due = min(time.monotonic() + lease.ttl / 3, lease.renew_by(cid))
             beat.calls += 1
             self._beats[key] = (lease, beat)
             if self._thread is None or not self._thread.is_alive():  # first use, or a fork

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -21,7 +21,7 @@ from sqlmodel import Session
 from agent.clock import utcnow
 from agent.store.dialects import PerDialect
 from agent.store.engine import reader, relaxed
-from agent.store.lease import ConversationBusy, Lease
+from agent.store.lease import ConversationBusy, Lease, LeaseLost
 from agent.store.tables import Conversation, Event
 from agent.transcript.events import (
     AnyEvent,
@@ -54,6 +54,24 @@ _NEWER = (
     .limit(1)
 )
 _INSERT_EVENTS = insert(EVENTS)
+_INSERT_FENCED = (
+    insert(EVENTS)
+    .from_select(
+        ["conversation_id", "seq", "type", "payload", "created_at"],
+        select(
+            *(
+                bindparam(name, type_=EVENTS.c[name].type)
+                for name in ("conversation_id", "seq", "type", "payload", "created_at")
+            )
+        ).where(
+            exists().where(
+                CONVERSATIONS.c.id == bindparam("conversation_id"),
+                CONVERSATIONS.c.lease_owner == bindparam("owner"),
+            )
+        ),
+    )
+    .execution_options(preserve_rowcount=True)
+)  # the rows written, summed over the rows given
 _SET_STATUS = (
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("cid"))
@@ -177,6 +195,7 @@ class ConversationLog:
             raise ValueError("take_lease is for a commit outside a turn, with nothing staged")
         # Fence, status and release in one statement, when nothing else holds the lease.
         release_now = release and opening is None and not take_lease and work is None
+        fence_later = False
         try:
             # A plain connection: an ORM session only joins it when `work` needs one.
             with (self.engine if durable else relaxed(self.engine)).begin() as conn:
@@ -188,8 +207,10 @@ class ConversationLog:
                     stored = self.state.last_seq
                 elif release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status, fenced=True)
-                else:
+                elif self.lease.renewal_due(self.conversation_id):
                     self.lease.fence(conn, self.conversation_id)
+                else:  # the events' insert checks the lease is still ours (see _append)
+                    fence_later = True
                 self.stage(*events)
                 result: Any = None
                 if work is not None:
@@ -201,7 +222,9 @@ class ConversationLog:
                     _customer_input_only(self._staged)
                 if self._staged:
                     rows = event_rows(self.conversation_id, stored + 1, self._staged)
-                    conn.execute(_INSERT_EVENTS, rows)
+                    self._append(conn, rows, fenced=fence_later)
+                elif fence_later:
+                    self.lease.fence(conn, self.conversation_id)
                 if release and not release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status)
                 elif status is not None and not release:
@@ -217,6 +240,22 @@ class ConversationLog:
         self._staged, self._opening, self._synced = [], None, True
         self.holds_lease = not release
         return result
+
+    def _append(self, conn: Connection, rows: list[dict[str, Any]], *, fenced: bool) -> None:
+        """Insert event rows; `fenced`: only while the lease is ours (else LeaseLost).
+
+        The fenced insert writes each row only if this owner still holds the lease, in the
+        same statement: an append checks its fence without a statement of its own.
+        """
+        if not fenced:
+            conn.execute(_INSERT_EVENTS, rows)
+            return
+        owner = self.lease.owner
+        inserted = conn.execute(_INSERT_FENCED, [{**row, "owner": owner} for row in rows])
+        if inserted.rowcount != len(rows):
+            raise LeaseLost(
+                f"lost the lease on conversation {self.conversation_id}; nothing was appended"
+            )
 
     def _take(self, conn: Connection, meta: dict[str, Any], stored: int, *, check: bool) -> None:
         """Create the row if new, take the lease, and make sure nobody appended since `stored`.

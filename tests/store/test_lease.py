@@ -73,3 +73,23 @@ def test_a_lease_taken_over_is_not_renewed_back(store: Engine) -> None:
     with store.connect() as conn:
         owner = conn.execute(ROWS.select().where(ROWS.c.id == "a")).one().lease_owner
     assert owner == "other"
+
+
+def test_a_call_starting_past_half_the_lease_renews_it_at_once(store: Engine) -> None:
+    lease = Lease(store, ttl=3.0)
+    assert lease.try_acquire("a")
+    assert not lease.renewal_due("a")
+    lease._renewed["a"] = time.monotonic() - 2.0  # as if taken 2 of its 3 seconds ago
+    with store.begin() as conn:
+        conn.execute(
+            update(ROWS)
+            .where(ROWS.c.id == "a")
+            .values(lease_expires=utcnow() + timedelta(seconds=1))
+        )
+    assert lease.renewal_due("a")
+    with lease.kept_alive("a"):
+        deadline = time.monotonic() + 0.6  # the regular first beat would come after 1 s
+        while time.monotonic() < deadline and lease.renewal_due("a"):
+            time.sleep(0.02)
+        assert not lease.renewal_due("a")
+        assert _expires(store, "a") > 2.0
