@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, update
 from sqlalchemy.engine import Connection, Engine
@@ -85,6 +85,14 @@ class Lease:
         if taken:
             self._renewed[cid] = began
         return taken
+
+    def expiry(self) -> tuple[float, datetime]:
+        """A new lease's time: (now, monotonic; its expiry, for the store)."""
+        return time.monotonic(), utcnow() + timedelta(seconds=self.ttl)
+
+    def renewed(self, cid: str, at: float) -> None:
+        """Note that this owner set the lease's expiry at monotonic time `at` (see expiry)."""
+        self._renewed[cid] = at
 
     def renew_by(self, cid: str) -> float:
         """The monotonic time from which less than half the lease's time is left."""

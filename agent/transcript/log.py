@@ -202,8 +202,8 @@ class ConversationLog:
                 if opening is not None:
                     self._take(conn, opening, stored, check=not (self._staged or events))
                 elif take_lease:
-                    self._claim(conn, create)
-                    self._catch_up(conn)
+                    if not self._claim(conn, create):  # a row just made has no events yet
+                        self._catch_up(conn)
                     stored = self.state.last_seq
                 elif release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status, fenced=True)
@@ -220,11 +220,7 @@ class ConversationLog:
                     self.stage(*more)
                 if not durable:
                     _customer_input_only(self._staged)
-                if self._staged:
-                    rows = event_rows(self.conversation_id, stored + 1, self._staged)
-                    self._append(conn, rows, fenced=fence_later)
-                elif fence_later:
-                    self.lease.fence(conn, self.conversation_id)
+                self._append(conn, stored + 1, fenced=fence_later)
                 if release and not release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status)
                 elif status is not None and not release:
@@ -241,12 +237,18 @@ class ConversationLog:
         self.holds_lease = not release
         return result
 
-    def _append(self, conn: Connection, rows: list[dict[str, Any]], *, fenced: bool) -> None:
-        """Insert event rows; `fenced`: only while the lease is ours (else LeaseLost).
+    def _append(self, conn: Connection, first: int, *, fenced: bool) -> None:
+        """Insert the staged events, numbered from `first`; `fenced`: check the lease too.
 
         The fenced insert writes each row only if this owner still holds the lease, in the
-        same statement: an append checks its fence without a statement of its own.
+        same statement: an append checks its fence without a statement of its own
+        (LeaseLost if it is not ours, and nothing is written).
         """
+        if not self._staged:
+            if fenced:
+                self.lease.fence(conn, self.conversation_id)
+            return
+        rows = event_rows(self.conversation_id, first, self._staged)
         if not fenced:
             conn.execute(_INSERT_EVENTS, rows)
             return
@@ -264,18 +266,30 @@ class ConversationLog:
         collides with anything appended since (the (conversation, seq) key), and the
         commit says StaleTurn. Without any, `check` looks before the turn goes on.
         """
-        self._claim(conn, meta if stored == 0 else None)
-        if check and conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first():
+        created = self._claim(conn, meta if stored == 0 else None)
+        if (
+            check
+            and not created
+            and conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first()
+        ):
             raise StaleTurn(f"conversation {self.conversation_id} moved on since it was read")
 
-    def _claim(self, conn: Connection, create: dict[str, Any] | None) -> None:
-        """Make the row if asked (with this meta), then take the lease or ConversationBusy."""
+    def _claim(self, conn: Connection, create: dict[str, Any] | None) -> bool:
+        """Take the lease (or ConversationBusy); with `create`, make the row first if missing.
+
+        A row made here is made holding the lease, in one statement. Returns whether the
+        row is new (so nobody has appended to it yet).
+        """
+        cid = self.conversation_id
         if create is not None:
-            _ensure(conn, self.conversation_id, create)
-        if not self.lease.take(conn, self.conversation_id):
-            raise ConversationBusy(
-                f"conversation {self.conversation_id} is being handled by another worker"
-            )
+            began, expires = self.lease.expiry()
+            new = {"cid": cid, "at": utcnow(), "meta": create, "owner": self.lease.owner}
+            if conn.execute(_NEW_CONVERSATION.on(conn), {**new, "expires": expires}).rowcount:
+                self.lease.renewed(cid, began)
+                return True
+        if not self.lease.take(conn, cid):
+            raise ConversationBusy(f"conversation {cid} is being handled by another worker")
+        return False
 
     def _fold(self, event: AnyEvent) -> None:
         apply_event(self.state, event)
@@ -302,16 +316,18 @@ def _customer_input_only(events: Sequence[AnyEvent]) -> None:
         raise ValueError(f"a commit that does not wait for the disk cannot hold {other}")
 
 
-def _ensure(conn: Connection, cid: str, meta: dict[str, Any]) -> None:
-    """Create the conversation row unless it exists."""
-    conn.execute(_NEW_CONVERSATION.on(conn), {"cid": cid, "at": utcnow(), "meta": meta})
-
-
 _NEW_CONVERSATION = PerDialect.insert(  # built once; a row already there is left as it is
     lambda insert: (
         insert(CONVERSATIONS)
-        .values(id=bindparam("cid"), created_at=bindparam("at"), meta=bindparam("meta"))
+        .values(
+            id=bindparam("cid"),
+            created_at=bindparam("at"),
+            meta=bindparam("meta"),
+            lease_owner=bindparam("owner"),
+            lease_expires=bindparam("expires"),
+        )
         .on_conflict_do_nothing()
+        .execution_options(preserve_rowcount=True)  # 1: made here, 0: it was there
     )
 )
 

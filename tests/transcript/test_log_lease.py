@@ -1,4 +1,5 @@
-"""Every append checks the lease; it renews it only once less than half its time is left."""
+"""The log and the lease: each append checks it, renewing it once half its time is gone;
+a new conversation is made holding it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.clock import utcnow
-from agent.store.lease import Lease, LeaseLost
+from agent.store.lease import ConversationBusy, Lease, LeaseLost
 from agent.store.tables import Conversation
 from agent.transcript.events import UserMessage, load
 from agent.transcript.log import ConversationLog
@@ -96,3 +97,31 @@ def test_an_append_of_no_events_still_checks_the_lease(toy_store: Engine) -> Non
     _taken_over(toy_store)
     with pytest.raises(LeaseLost):
         log.commit(status="open")
+
+
+def test_a_new_conversation_is_made_holding_its_lease_in_one_statement(
+    toy_store: Engine,
+) -> None:
+    log = ConversationLog(toy_store, "c", Lease(toy_store, ttl=60))
+    seen = _statements(toy_store)
+    log.commit(work=lambda _: ([UserMessage(text="hello")], None), take_lease=True, create={})
+    assert [s.split(" (")[0] for s in seen] == ["INSERT INTO conversation", "INSERT INTO event"]
+    assert log.holds_lease and not log.lease.renewal_due("c")
+    with toy_store.connect() as conn:
+        assert conn.execute(ROWS.select()).one().lease_owner == log.lease.owner
+    assert _texts(toy_store) == ["hello"]
+
+
+def test_a_conversation_already_there_is_caught_up_and_its_lease_taken(
+    toy_store: Engine,
+) -> None:
+    first = _opened(toy_store)
+    first.commit(release=True)
+    later = ConversationLog(toy_store, "c", Lease(toy_store, ttl=60))  # another worker
+    later.commit(work=lambda _: ([UserMessage(text="again")], None), take_lease=True, create={})
+    assert later.state.last_seq == 2 and later.holds_lease
+    assert _texts(toy_store) == ["hello", "again"]
+    busy = ConversationLog(toy_store, "c", Lease(toy_store, ttl=60))
+    with pytest.raises(ConversationBusy):
+        busy.commit(work=lambda _: ([UserMessage(text="no")], None), take_lease=True, create={})
+    assert _texts(toy_store) == ["hello", "again"]
