@@ -63,16 +63,24 @@ def render(content: Any) -> str:
 def lock_customer(session: Session, customer_id: str | None) -> None:
     """Serialise writes per customer for the rest of the transaction.
 
-    On PostgreSQL this is a row lock (`SELECT … FOR UPDATE`) on the customer's lock row;
-    SQLite transactions here begin IMMEDIATE, which already serialises every writer.
+    On PostgreSQL this is a row lock on the customer's lock row, taken by one upsert: a
+    new row is locked by its insert, an existing one by `ON CONFLICT DO UPDATE` (which
+    waits for any other holder). SQLite transactions here begin IMMEDIATE, which already
+    serialises every writer.
     """
     conn = session.connection()
     if customer_id is None or conn.dialect.name != "postgresql":
         return
-    conn.execute(pg_insert(LOCKS).values(customer_id=customer_id).on_conflict_do_nothing())
-    conn.execute(
-        select(LOCKS.c.customer_id).where(LOCKS.c.customer_id == customer_id).with_for_update()
+    conn.execute(_LOCK_CUSTOMER, {"customer_id": customer_id})
+
+
+_LOCK_CUSTOMER = (  # built once; every write runs it on PostgreSQL
+    pg_insert(LOCKS)
+    .values(customer_id=bindparam("customer_id"))
+    .on_conflict_do_update(
+        index_elements=[LOCKS.c.customer_id], set_={"customer_id": bindparam("customer_id")}
     )
+)
 
 
 def _run_tool(ctx: ToolContext, tool: Tool, args: BaseModel) -> tuple[ToolOutput, bool]:
