@@ -275,7 +275,9 @@ class Agent:
         count = getattr(self.model, "count_tokens", lambda _request: None)
         if self._fixed is None:  # system and tools never change: estimated once
             self._fixed = fixed_tokens(request)
-        request = fit_request(request, self.limits.context_budget, count, self._fixed)
+        budget = self.limits.context_budget
+        rough = None if budget is None else state.messages_estimate()  # kept, not re-encoded
+        request = fit_request(request, budget, count, self._fixed, rough)
         requested = ModelRequested(
             model=request.model,
             max_tokens=request.max_tokens,

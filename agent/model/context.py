@@ -31,7 +31,21 @@ TRIM_NOTE = (
 
 def estimate(messages: list[ChatMessage]) -> int:
     """Four characters of JSON per token: a rough count when the API cannot be asked."""
-    return math.ceil(len(json.dumps([m.model_dump() for m in messages], default=str)) / 4)
+    return estimate_chars(sum(message_chars(m) for m in messages), len(messages))
+
+
+def message_chars(message: ChatMessage) -> int:
+    """The characters one message adds to the JSON list that estimate() measures."""
+    return len(json.dumps(message.model_dump(), default=str))
+
+
+def estimate_chars(chars: int, count: int) -> int:
+    """estimate() of `count` messages whose message_chars sum to `chars`.
+
+    The list's JSON is "[", the messages joined by ", ", and "]": a caller that keeps
+    the sum as messages are added estimates a long history without encoding it again.
+    """
+    return math.ceil((chars + 2 + 2 * max(count - 1, 0)) / 4)
 
 
 def turns(messages: list[ChatMessage]) -> list[list[ChatMessage]]:
@@ -124,6 +138,7 @@ def fit_request(
     budget: int | None,
     count_tokens: Callable[[ModelRequest], int | None],
     fixed: int | None = None,
+    rough: int | None = None,
 ) -> ModelRequest:
     """The request with its messages fitted to `budget` tokens (system and tools included).
 
@@ -131,12 +146,13 @@ def fit_request(
     local estimate comes within half of the budget: short conversations cost no extra
     round trip. The trimming steps scale the local estimate by what that count showed.
     `fixed` is fixed_tokens(request) when the caller already knows it (it never changes
-    for one agent).
+    for one agent); `rough` is estimate(request.messages) when the caller keeps it (see
+    ConversationState.messages_estimate).
     """
     if budget is None:
         return request
     fixed = fixed_tokens(request) if fixed is None else fixed
-    rough = estimate(request.messages) + fixed
+    rough = (estimate(request.messages) if rough is None else rough) + fixed
     if rough < budget * PREFLIGHT_SHARE:
         return request
     counted = count_tokens(request)

@@ -8,6 +8,7 @@ from typing import Any, assert_never
 
 from agent.digest import canonical_json
 from agent.model.client import Block, ChatMessage, ToolUse, Usage
+from agent.model.context import estimate_chars, message_chars
 from agent.transcript.events import (
     AnyEvent,
     ApprovalDecided,
@@ -72,6 +73,7 @@ class ConversationState:
     usage: Usage = field(default_factory=Usage)
     finished: RunFinished | None = None
     _digest: Any = field(default_factory=hashlib.sha256, repr=False)
+    _chars: int = field(default=0, repr=False)  # message_chars of `messages`, summed
 
     @property
     def pending(self) -> list[ToolUse]:
@@ -89,9 +91,18 @@ class ConversationState:
         return content
 
     def add_message(self, message: ChatMessage) -> None:
-        """Append to the history and to its running hash."""
+        """Append to the history, to its running hash and to its running size."""
         self.messages.append(message)
         self._digest.update(_message_bytes(message))
+        self._chars += message_chars(message)
+
+    def messages_estimate(self) -> int:
+        """estimate(request_messages()), from the running size: only the tail is measured."""
+        tail = self.next_user_content()
+        if not tail:
+            return estimate_chars(self._chars, len(self.messages))
+        last = message_chars(ChatMessage(role="user", content=tail))
+        return estimate_chars(self._chars + last, len(self.messages) + 1)
 
     def messages_sha256(self) -> str:
         """SHA-256 over request_messages(), chained so each call costs only the new tail."""

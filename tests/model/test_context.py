@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.config import Settings
 from agent.model.anthropic import AnthropicModel
@@ -10,6 +15,7 @@ from agent.model.client import ChatMessage, ModelRequest
 from agent.model.context import estimate, fit, fit_request, turns
 from agent.model.scripted import ScriptStep
 from agent.testing.fake_server import FakeMessagesAPI, text_reply
+from agent.transcript.state import ConversationState
 from tests.test_loop import make_agent
 
 KEY = "sk-test-not-a-real-key"
@@ -160,3 +166,30 @@ def test_a_short_conversation_costs_no_count_tokens_round_trip():
     fitted = fit_request(request, 100_000, count)
 
     assert fitted is request and asked == []
+
+
+TEXTS = st.text(max_size=40)  # any characters: JSON escapes them the same either way
+MESSAGES = st.lists(
+    st.builds(user, TEXTS) | st.builds(said, TEXTS) | st.builds(uses, st.text(max_size=8)),
+    max_size=12,
+)
+
+
+@given(messages=MESSAGES)
+def test_the_estimate_is_the_length_of_the_whole_list_in_json(
+    messages: list[ChatMessage],
+) -> None:
+    whole = json.dumps([m.model_dump() for m in messages], default=str)
+    assert estimate(messages) == math.ceil(len(whole) / 4)
+
+
+@given(messages=MESSAGES, tail=st.lists(TEXTS, max_size=2))
+def test_the_state_keeps_the_estimate_of_its_next_request(
+    messages: list[ChatMessage], tail: list[str]
+) -> None:
+    state = ConversationState()
+    for message in messages:
+        state.add_message(message)
+        assert state.messages_estimate() == estimate(state.request_messages())
+    state.texts.extend(tail)  # what the customer said since: the request's user tail
+    assert state.messages_estimate() == estimate(state.request_messages())
