@@ -34,9 +34,10 @@ def estimate(messages: list[ChatMessage]) -> int:
     return estimate_chars(sum(message_chars(m) for m in messages), len(messages))
 
 
-def message_chars(message: ChatMessage) -> int:
-    """The characters one message adds to the JSON list that estimate() measures."""
-    return len(json.dumps(message.model_dump(), default=str))
+def message_chars(message: ChatMessage | dict[str, Any]) -> int:
+    """The characters one message (or its model_dump) adds to what estimate() measures."""
+    dumped = message if isinstance(message, dict) else message.model_dump()
+    return len(json.dumps(dumped, default=str))
 
 
 def estimate_chars(chars: int, count: int) -> int:

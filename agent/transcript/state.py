@@ -31,8 +31,9 @@ from agent.transcript.events import (
 )
 
 
-def _message_bytes(message: ChatMessage) -> bytes:
-    return canonical_json(message.model_dump()) + b"\n"
+def _message_bytes(message: ChatMessage | dict[str, Any]) -> bytes:
+    dumped = message if isinstance(message, dict) else message.model_dump()
+    return canonical_json(dumped) + b"\n"
 
 
 def result_block(result: ToolResulted) -> Block:
@@ -93,8 +94,9 @@ class ConversationState:
     def add_message(self, message: ChatMessage) -> None:
         """Append to the history, to its running hash and to its running size."""
         self.messages.append(message)
-        self._digest.update(_message_bytes(message))
-        self._chars += message_chars(message)
+        dumped = message.model_dump()  # once for both
+        self._digest.update(_message_bytes(dumped))
+        self._chars += message_chars(dumped)
 
     def messages_estimate(self) -> int:
         """estimate(request_messages()), from the running size: only the tail is measured."""
