@@ -30,6 +30,13 @@ class ToolContext:
     # What the customer wrote in this conversation: a lookup may authenticate only
     # with identifiers found here (or a verified id from the channel).
     customer_said: tuple[str, ...] = ()
+    # While facts are computed for a decision: which facts the policy may read for this
+    # call (None: any). A domain may skip the others, and reports them as null.
+    wanted: Callable[[str], bool] | None = None
+
+    def wants(self, fact: str) -> bool:
+        """Whether the policy may read this fact for the call being decided."""
+        return self.wanted is None or self.wanted(fact)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlmodel import Session
 
@@ -92,6 +92,15 @@ class PolicyDecision(Protocol):
     @property
     def deciding_reasons(self) -> list[str]:
         """Reasons of the rules whose verdict won."""
+        ...
+
+
+@runtime_checkable
+class ReadsFacts(Protocol):
+    """A policy that can say which facts its rules for a call may read."""
+
+    def reads_fact(self, tool: str, effect: Effect, fact: str) -> bool:
+        """False only if no rule that applies to such a call could read the fact."""
         ...
 
 

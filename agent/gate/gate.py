@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from agent.gate.call import (
     Paused,
     PolicyDecision,
     PolicyEvaluator,
+    ReadsFacts,
     Refused,
     Resolved,
     Step,
@@ -162,7 +163,8 @@ class Gate:
         dumped = args.model_dump(mode="json")
         try:
             with _contained(session):
-                facts = self.registry.facts_for(_context(session, cid, state), tool, args)
+                ctx = replace(_context(session, cid, state), wanted=_read_by(self.policy, tool))
+                facts = self.registry.facts_for(ctx, tool, args)
         except Exception as exc:  # any failure here must mean "no"
             logger.opt(exception=exc).warning("facts for {} failed; denying", tool.name)
             facts = {"error": type(exc).__name__}
@@ -345,6 +347,13 @@ def _contained(session: Session) -> AbstractContextManager[object]:
     if session.connection().dialect.name == "postgresql":
         return session.begin_nested()
     return nullcontext()
+
+
+def _read_by(policy: PolicyEvaluator, tool: Tool) -> Callable[[str], bool] | None:
+    """Which facts the policy may read for a call of this tool (None: it cannot say)."""
+    if not isinstance(policy, ReadsFacts):
+        return None
+    return lambda fact: policy.reads_fact(tool.name, tool.effect, fact)
 
 
 def _context(session: Session, cid: str, state: ConversationState) -> ToolContext:

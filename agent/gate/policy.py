@@ -6,6 +6,7 @@ file format and the retail rules are described in policies/README.md.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -96,6 +97,22 @@ class Rule:
     # the two implementations are known to agree on it: it only says yes or no, fast.
     fast: Callable[[Any], bool] | None = field(default=None, repr=False, compare=False)
 
+    def applies(self, tool: str, effect: Effect) -> bool:
+        """Whether the rule is about calls of this tool and effect at all."""
+        listed = "*" in self.tools or tool in self.tools
+        return listed and (self.effects is None or effect in self.effects)
+
+    def may_read(self, fact: str) -> bool:
+        """Whether the condition could read this fact (when in doubt, yes).
+
+        It could if it names it anywhere, or holds a keyword that reads values by
+        pattern or by what is left over rather than by name.
+        """
+        if self.when is None:
+            return False
+        text = json.dumps(self.when)
+        return json.dumps(fact) in text or any(key in text for key in _UNNAMED_READS)
+
     def check(
         self, tool: str, effect: Effect, document: dict[str, Any], *, plain: bool = False
     ) -> RuleCheck:
@@ -139,6 +156,9 @@ def plain_json(value: Any) -> bool:
     return kind in _JSON_LEAVES
 
 
+_UNNAMED_READS = ('"patternProperties"', '"additionalProperties"', '"unevaluatedProperties"')
+
+
 def _mismatch(condition: Draft202012Validator, document: dict[str, Any]) -> str:
     """Why a document fails a rule's condition, in words."""
     error = best_match(condition.iter_errors(document))
@@ -155,6 +175,9 @@ class Policy:
     settings: Mapping[str, Any] = field(default_factory=dict)
     default_read: Verdict = "allow"
     default_write: Verdict = "confirm"
+    _reads: dict[tuple[str, str, str], bool] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Refuse defaults that would allow a write, or approve without a role."""
@@ -170,6 +193,18 @@ class Policy:
                 return self.default_write
             case _:
                 assert_never(effect)
+
+    def reads_fact(self, tool: str, effect: Effect, fact: str) -> bool:
+        """False only if no rule that applies to such a call could read the fact.
+
+        Its value can then not change the decision: the domain may skip computing it.
+        """
+        key = (tool, effect, fact)
+        found = self._reads.get(key)
+        if found is None:
+            found = any(r.applies(tool, effect) and r.may_read(fact) for r in self.rules)
+            self._reads[key] = found
+        return found
 
     def evaluate(
         self, tool: str, effect: Effect, input: dict[str, Any], facts: dict[str, Any]

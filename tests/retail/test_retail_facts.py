@@ -283,3 +283,34 @@ def test_large_refund_fixture_is_over_500(demo, fx, context):
     result = facts(demo, context, "return_delivered_order_items", args, fx.customer_id)
     assert result["refund_total"] == fx.large_refund_total > 500
     assert result["owns_target"] is True and result["status_allowed"] is True
+
+
+def test_a_fact_no_rule_for_the_call_reads_is_not_computed(mini, context):
+    from dataclasses import replace
+
+    from sqlalchemy import event
+
+    from agent.gate.policy_file import load_policy
+    from tests.gate.test_policy import RETAIL
+
+    policy = load_policy(RETAIL)
+    seen: list[str] = []
+    event.listen(mini.get_bind(), "before_cursor_execute", lambda *a: seen.append(a[2]))
+
+    def decided(tool, args):
+        spec = DOMAIN.registry.get(tool)
+        assert spec is not None
+        parsed = DOMAIN.registry.validate(spec, args)
+        assert not isinstance(parsed, list), parsed
+        ctx = replace(
+            context(mini, "ann_1"), wanted=lambda f: policy.reads_fact(tool, spec.effect, f)
+        )
+        return DOMAIN.registry.facts_for(ctx, spec, parsed)
+
+    read = decided("get_order_details", {"order_id": "#W1"})
+    assert read["refunds_last_30_days"] is None  # no rule about reads looks at it
+    assert read["owns_target"] is True and set(read) == KEYS
+    assert not any("retail_refund_log" in sql for sql in seen)
+    cancel = decided("cancel_pending_order", {"order_id": "#W1", "reason": "no longer needed"})
+    assert cancel["refunds_last_30_days"] == 0
+    assert any("retail_refund_log" in sql for sql in seen)

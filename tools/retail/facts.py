@@ -23,7 +23,7 @@ class RetailFacts(BaseModel):
     order_status: str | None = None
     status_allowed: bool | None = None
     refund_total: float = 0.0
-    refunds_last_30_days: int = 0
+    refunds_last_30_days: int | None = 0  # null: no rule for this call reads it
 
 
 def _text_arg(args: BaseModel, name: str) -> str | None:
@@ -42,7 +42,9 @@ def compute_facts(ctx: ToolContext, tool: Tool, args: BaseModel) -> RetailFacts:
         customer_id=ctx.customer_id,
         touches_account=tool.touches_account,
     )
-    if ctx.customer_id is not None:
+    if not ctx.wants("refunds_last_30_days"):  # a count per call: only when a rule reads it
+        facts.refunds_last_30_days = None
+    elif ctx.customer_id is not None:
         facts.refunds_last_30_days = recent_refunds(ctx.session, ctx.customer_id)
     order_id, user_id = _text_arg(args, "order_id"), _text_arg(args, "user_id")
     if order_id is not None:
