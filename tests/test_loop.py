@@ -12,7 +12,7 @@ from agent.gate.gate import Gate
 from agent.loop import Agent, Limits
 from agent.model.client import ModelError, ModelRequest, ModelResponse
 from agent.model.scripted import ScriptedModel, ScriptError, ScriptStep
-from agent.store.tables import Execution
+from agent.store.tables import Conversation, Execution
 from agent.transcript.events import (
     ConfirmationDeclined,
     ConfirmationGiven,
@@ -348,6 +348,30 @@ def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(toy_s
         ledger = s.exec(select(Execution)).all()
     assert [(r.content, r.executed) for r in results] == [("recorded earlier", False)]
     assert len(ledger) == 1 and value(engine).value == 1  # nothing ran a second time
+
+
+def test_a_read_the_ledger_already_holds_answers_with_the_recorded_result(toy_store) -> None:
+    """A read is recorded after it ran: a second record of the same id loses to the first."""
+    engine = toy_store
+    agent, _ = make_agent(engine, [call("lookup", {"name": "a"}, "t1"), text("done")])
+    with Session(engine) as s:
+        s.add(Conversation(id="c1", meta={}))
+        s.add(
+            Execution(
+                conversation_id="c1",
+                tool_use_id="t1",
+                tool="lookup",
+                args_hash="x",
+                result="recorded earlier",
+            )
+        )
+        s.commit()
+    assert agent.run("c1", "what is a?").status == "done"
+    with Session(engine) as s:
+        results = [e.event for e in load(s, "c1") if e.event.type == "tool_result"]
+        ledger = s.exec(select(Execution)).all()
+    assert [r.content for r in results] == ["recorded earlier"]
+    assert [(row.tool_use_id, row.result) for row in ledger] == [("t1", "recorded earlier")]
 
 
 @pytest.mark.parametrize(

@@ -27,23 +27,32 @@ LEDGER = Execution.__table__  # type: ignore[attr-defined]
 LOCKS = CustomerLock.__table__  # type: ignore[attr-defined]
 
 
-# Built once (every tool call runs them): claim the ledger row, then record the result.
-_CLAIM = PerDialect.insert(
-    lambda insert: (
+def _ledger_insert(insert: Any, *, done: bool) -> Any:
+    """Insert a ledger row unless the (conversation, tool_use id) has one; its id if made.
+
+    `done`: with the result (a read, recorded after it ran); else a claim, with the
+    result to follow (_RESULT).
+    """
+    return (
         insert(LEDGER)
         .values(
             conversation_id=bindparam("cid"),
             tool_use_id=bindparam("tid"),
             tool=bindparam("tool"),
             args_hash=bindparam("digest"),
-            is_error=False,
-            result="",
+            is_error=bindparam("err") if done else False,
+            result=bindparam("res") if done else "",
             executed_at=bindparam("at"),
         )
         .on_conflict_do_nothing()
         .returning(LEDGER.c.tool_use_id)
     )
-)
+
+
+# Built once (every tool call runs them): claim the ledger row, then record the result;
+# or, for a read, record it whole once it ran.
+_CLAIM = PerDialect.insert(lambda insert: _ledger_insert(insert, done=False))
+_RECORD = PerDialect.insert(lambda insert: _ledger_insert(insert, done=True))
 _RESULT = (
     update(LEDGER)
     .where(LEDGER.c.conversation_id == bindparam("cid"), LEDGER.c.tool_use_id == bindparam("tid"))
@@ -104,13 +113,14 @@ def execute_once(
 ) -> ToolResulted:
     """Run the tool in the caller's transaction and record it in the ledger.
 
-    If the ledger already holds this (conversation, tool_use id), nothing runs and
-    AlreadyExecuted is raised; the transaction is still usable, so the caller can read
-    the recorded result (recorded_result) and append it instead.
+    If the ledger already holds this (conversation, tool_use id), AlreadyExecuted is
+    raised and a write does not run (a read, which changes nothing, may have); the
+    transaction is still usable, so the caller can read the recorded result
+    (recorded_result) and append it instead.
     """
     conn = ctx.session.connection()
-    # Claim the ledger row before running anything: its primary key makes a second
-    # claim fail, and a concurrent worker blocks on the key until this one commits.
+    # A write claims the ledger row before running anything: its primary key makes a
+    # second claim fail, and a concurrent worker blocks on the key until this one commits.
     if digest is None:  # the gate passes the hash its decision was bound to
         digest = args_hash(tool.name, args.model_dump(mode="json"))
     row = {
@@ -121,12 +131,19 @@ def execute_once(
         "at": utcnow(),
     }
     # ON CONFLICT DO NOTHING: a second claim returns no row, the transaction stays usable
-    if conn.execute(_CLAIM.on(conn), row).first() is None:
-        raise AlreadyExecuted(tool_use_id)
-    output, is_error = _run_tool(ctx, tool, args)
-    content = render(output.content)
-    done = {"cid": ctx.conversation_id, "tid": tool_use_id, "err": is_error, "res": content}
-    conn.execute(_RESULT, done)
+    if tool.effect == "read":  # changes nothing: run, then record it whole (one statement)
+        output, is_error = _run_tool(ctx, tool, args)
+        content = render(output.content)
+        done = {**row, "err": is_error, "res": content}
+        if conn.execute(_RECORD.on(conn), done).first() is None:
+            raise AlreadyExecuted(tool_use_id)
+    else:
+        if conn.execute(_CLAIM.on(conn), row).first() is None:
+            raise AlreadyExecuted(tool_use_id)
+        output, is_error = _run_tool(ctx, tool, args)
+        content = render(output.content)
+        done = {"cid": ctx.conversation_id, "tid": tool_use_id, "err": is_error, "res": content}
+        conn.execute(_RESULT, done)
     return ToolResulted(
         tool_use_id=tool_use_id,
         name=tool.name,
