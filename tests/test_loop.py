@@ -324,6 +324,24 @@ def test_a_reused_tool_use_id_counts_and_records_its_new_input(engine):
     assert refused and "tool call limit" in refused[-1].content
 
 
+def recorded_earlier(engine, tool: str) -> None:
+    """The ledger row an earlier life (or another worker) wrote for c1's call t1."""
+    with Session(engine) as s:
+        if s.get(Conversation, "c1") is None:
+            s.add(Conversation(id="c1", meta={}))
+        row = Execution(conversation_id="c1", tool_use_id="t1", tool=tool, args_hash="x")
+        row.result = "recorded earlier"
+        s.add(row)
+        s.commit()
+
+
+def results_and_ledger(engine) -> tuple[list[Any], list[Execution]]:
+    """c1's tool results and every ledger row."""
+    with Session(engine) as s:
+        results = [e.event for e in load(s, "c1") if e.event.type == "tool_result"]
+        return results, list(s.exec(select(Execution)).all())
+
+
 def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(toy_store) -> None:
     """An earlier life ran the write (ledger row) but this cache never saw its result."""
     engine = toy_store
@@ -331,21 +349,9 @@ def test_a_call_the_ledger_already_holds_reads_its_result_and_runs_nothing(toy_s
         engine, [call("set_value", {"name": "a", "value": 7}, "t1"), text("done")]
     )
     assert agent.run("c1", "set a to 7").status == "paused"
-    with Session(engine) as s:
-        s.add(
-            Execution(
-                conversation_id="c1",
-                tool_use_id="t1",
-                tool="set_value",
-                args_hash="x",
-                result="recorded earlier",
-            )
-        )
-        s.commit()
+    recorded_earlier(engine, "set_value")
     assert agent.run("c1", "yes").status == "done"
-    with Session(engine) as s:
-        results = [e.event for e in load(s, "c1") if e.event.type == "tool_result"]
-        ledger = s.exec(select(Execution)).all()
+    results, ledger = results_and_ledger(engine)
     assert [(r.content, r.executed) for r in results] == [("recorded earlier", False)]
     assert len(ledger) == 1 and value(engine).value == 1  # nothing ran a second time
 
@@ -354,22 +360,9 @@ def test_a_read_the_ledger_already_holds_answers_with_the_recorded_result(toy_st
     """A read is recorded after it ran: a second record of the same id loses to the first."""
     engine = toy_store
     agent, _ = make_agent(engine, [call("lookup", {"name": "a"}, "t1"), text("done")])
-    with Session(engine) as s:
-        s.add(Conversation(id="c1", meta={}))
-        s.add(
-            Execution(
-                conversation_id="c1",
-                tool_use_id="t1",
-                tool="lookup",
-                args_hash="x",
-                result="recorded earlier",
-            )
-        )
-        s.commit()
+    recorded_earlier(engine, "lookup")  # by another worker, before this one ran it
     assert agent.run("c1", "what is a?").status == "done"
-    with Session(engine) as s:
-        results = [e.event for e in load(s, "c1") if e.event.type == "tool_result"]
-        ledger = s.exec(select(Execution)).all()
+    results, ledger = results_and_ledger(engine)
     assert [r.content for r in results] == ["recorded earlier"]
     assert [(row.tool_use_id, row.result) for row in ledger] == [("t1", "recorded earlier")]
 
