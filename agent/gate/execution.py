@@ -131,19 +131,17 @@ def execute_once(
         "at": utcnow(),
     }
     # ON CONFLICT DO NOTHING: a second claim returns no row, the transaction stays usable
-    if tool.effect == "read":  # changes nothing: run, then record it whole (one statement)
-        output, is_error = _run_tool(ctx, tool, args)
-        content = render(output.content)
-        done = {**row, "err": is_error, "res": content}
-        if conn.execute(_RECORD.on(conn), done).first() is None:
-            raise AlreadyExecuted(tool_use_id)
-    else:
-        if conn.execute(_CLAIM.on(conn), row).first() is None:
-            raise AlreadyExecuted(tool_use_id)
-        output, is_error = _run_tool(ctx, tool, args)
-        content = render(output.content)
-        done = {"cid": ctx.conversation_id, "tid": tool_use_id, "err": is_error, "res": content}
+    # A read changes nothing: it runs first and is recorded whole (one statement).
+    read = tool.effect == "read"
+    if not read and conn.execute(_CLAIM.on(conn), row).first() is None:
+        raise AlreadyExecuted(tool_use_id)
+    output, is_error = _run_tool(ctx, tool, args)
+    content = render(output.content)
+    done = {**row, "err": is_error, "res": content}
+    if not read:
         conn.execute(_RESULT, done)
+    elif conn.execute(_RECORD.on(conn), done).first() is None:
+        raise AlreadyExecuted(tool_use_id)
     return ToolResulted(
         tool_use_id=tool_use_id,
         name=tool.name,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -163,7 +163,7 @@ class Gate:
         dumped = args.model_dump(mode="json")
         try:
             with _contained(session):
-                ctx = replace(_context(session, cid, state), wanted=_read_by(self.policy, tool))
+                ctx = _context(session, cid, state, wanted=_read_by(self.policy, tool))
                 facts = self.registry.facts_for(ctx, tool, args)
         except Exception as exc:  # any failure here must mean "no"
             logger.opt(exception=exc).warning("facts for {} failed; denying", tool.name)
@@ -356,12 +356,18 @@ def _read_by(policy: PolicyEvaluator, tool: Tool) -> Callable[[str], bool] | Non
     return lambda fact: policy.reads_fact(tool.name, tool.effect, fact)
 
 
-def _context(session: Session, cid: str, state: ConversationState) -> ToolContext:
+def _context(
+    session: Session,
+    cid: str,
+    state: ConversationState,
+    wanted: Callable[[str], bool] | None = None,
+) -> ToolContext:
     return ToolContext(
         session=session,
         conversation_id=cid,
         customer_id=state.customer_id,
         customer_said=tuple(state.customer_texts),
+        wanted=wanted,
     )
 
 

@@ -99,8 +99,15 @@ class Rule:
 
     def applies(self, tool: str, effect: Effect) -> bool:
         """Whether the rule is about calls of this tool and effect at all."""
-        listed = "*" in self.tools or tool in self.tools
-        return listed and (self.effects is None or effect in self.effects)
+        return self._not_about(tool, effect) is None
+
+    def _not_about(self, tool: str, effect: Effect) -> str | None:
+        """Why the rule is not about such a call, or None if it is."""
+        if "*" not in self.tools and tool not in self.tools:
+            return "tool not listed"
+        if self.effects is not None and effect not in self.effects:
+            return f"effect {effect} not in [{', '.join(self.effects)}]"
+        return None
 
     def may_read(self, fact: str) -> bool:
         """Whether the condition could read this fact (when in doubt, yes).
@@ -121,11 +128,8 @@ class Rule:
         `plain`: the document holds nothing but JSON's own types (see plain_json), so the
         fast condition may decide it.
         """
-        if "*" not in self.tools and tool not in self.tools:
-            return RuleCheck(self.id, self.verdict, False, "tool not listed")
-        if self.effects is not None and effect not in self.effects:
-            listed = ", ".join(self.effects)
-            return RuleCheck(self.id, self.verdict, False, f"effect {effect} not in [{listed}]")
+        if (why_not := self._not_about(tool, effect)) is not None:
+            return RuleCheck(self.id, self.verdict, False, why_not)
         if self.condition is None:
             return RuleCheck(self.id, self.verdict, True, "no condition")
         if self._holds(self.condition, document, plain):

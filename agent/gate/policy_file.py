@@ -221,14 +221,8 @@ def _keywords(schema: object) -> set[str]:
         return set()
     found = set(schema)
     for key, value in schema.items():
-        if key in _SUBSCHEMA:
-            found |= _keywords(value)
-        elif key in _SUBSCHEMA_LISTS:
-            for sub in value:
-                found |= _keywords(sub)
-        elif key in _SUBSCHEMA_MAPS:
-            for sub in value.values():
-                found |= _keywords(sub)
+        for _, sub in _subschemas(key, value, ()):
+            found |= _keywords(sub)
     return found
 
 
@@ -261,14 +255,21 @@ def _when_problems(
             yield here, f"unknown JSON Schema keyword {key!r}" + suggest(key, _KEYWORDS)
         elif key == "$ref" and not _resolves(value, root):
             yield here, f"$ref {value!r} does not resolve within this condition"
-        elif key in _SUBSCHEMA:
-            yield from _when_problems(value, here, root)
-        elif key in _SUBSCHEMA_LISTS:
-            for i, sub in enumerate(value):
-                yield from _when_problems(sub, (*here, i), root)
-        elif key in _SUBSCHEMA_MAPS:
-            for name, sub in value.items():
-                yield from _when_problems(sub, (*here, name), root)
+        else:
+            for where, sub in _subschemas(key, value, here):
+                yield from _when_problems(sub, where, root)
+
+
+def _subschemas(key: str, value: Any, here: PathParts) -> Iterator[tuple[PathParts, Any]]:
+    """The subschemas one keyword holds (none for a value keyword), with their paths."""
+    if key in _SUBSCHEMA:
+        yield here, value
+    elif key in _SUBSCHEMA_LISTS:
+        for i, sub in enumerate(value):
+            yield (*here, i), sub
+    elif key in _SUBSCHEMA_MAPS:
+        for name, sub in value.items():
+            yield (*here, name), sub
 
 
 def _is_plain_json(value: object) -> bool:

@@ -63,6 +63,11 @@ class ConversationBusy(Exception):
 class LeaseLost(Exception):
     """This worker's lease was taken over; whatever it was about to append is refused."""
 
+    @classmethod
+    def on(cls, cid: str) -> LeaseLost:
+        """The error for conversation `cid`."""
+        return cls(f"lost the lease on conversation {cid}; nothing was appended")
+
 
 @dataclass
 class Lease:
@@ -77,13 +82,12 @@ class Lease:
 
     def take(self, conn: Connection, cid: str) -> bool:
         """Inside the caller's transaction: take the lease if free, expired or ours."""
-        began = time.monotonic()
-        now = utcnow()
-        expires = now + timedelta(seconds=self.ttl)
+        began, expires = self.expiry()
+        now = expires - timedelta(seconds=self.ttl)
         params = {"cid": cid, "owner": self.owner, "now": now, "expires": expires}
         taken = bool(conn.execute(_TAKE, params).rowcount == 1)
         if taken:
-            self._renewed[cid] = began
+            self.renewed(cid, began)
         return taken
 
     def expiry(self) -> tuple[float, datetime]:
@@ -121,12 +125,11 @@ class Lease:
 
     def fence(self, conn: Connection, cid: str) -> None:
         """Inside an append's transaction: still ours (renewed), or LeaseLost and roll back."""
-        began = time.monotonic()
-        expires = utcnow() + timedelta(seconds=self.ttl)
+        began, expires = self.expiry()
         params = {"cid": cid, "owner": self.owner, "expires": expires}
         if conn.execute(_FENCE, params).rowcount != 1:
-            raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
-        self._renewed[cid] = began
+            raise LeaseLost.on(cid)
+        self.renewed(cid, began)
 
     def release_in(
         self, conn: Connection, cid: str, *, status: str | None = None, fenced: bool = False
@@ -143,7 +146,7 @@ class Lease:
                 _RELEASE_WITH_STATUS, {"cid": cid, "owner": self.owner, "status": status}
             )
         if fenced and released.rowcount != 1:
-            raise LeaseLost(f"lost the lease on conversation {cid}; nothing was appended")
+            raise LeaseLost.on(cid)
         self._renewed.pop(cid, None)
 
     def release(self, cid: str) -> None:

@@ -255,9 +255,7 @@ class ConversationLog:
         owner = self.lease.owner
         inserted = conn.execute(_INSERT_FENCED, [{**row, "owner": owner} for row in rows])
         if inserted.rowcount != len(rows):
-            raise LeaseLost(
-                f"lost the lease on conversation {self.conversation_id}; nothing was appended"
-            )
+            raise LeaseLost.on(self.conversation_id)
 
     def _take(self, conn: Connection, meta: dict[str, Any], stored: int, *, check: bool) -> None:
         """Create the row if new, take the lease, and make sure nobody appended since `stored`.
