@@ -171,8 +171,9 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        # Begin listeners run in the order added: a writer queues, then BEGIN IMMEDIATE.
         queue_writers(engine, READ_ONLY, wait=30)
+        event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "begin", _postgresql_begin)

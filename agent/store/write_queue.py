@@ -36,6 +36,8 @@ def queue_writers(engine: Engine, read_only_option: str, wait: float) -> None:
         if record is not None and record.info.pop(HELD, False):
             lock.release()
 
-    event.listen(engine, "begin", acquire, insert=True)  # before BEGIN IMMEDIATE is sent
+    # Engine "begin" listeners run in the order they were added (SQLAlchemy ignores
+    # insert=True for them): the engine's own BEGIN listener must be added after this.
+    event.listen(engine, "begin", acquire)
     for name in ("checkin", "invalidate", "detach"):
         event.listen(engine, name, release)

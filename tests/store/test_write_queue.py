@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
@@ -74,3 +75,37 @@ def test_a_second_writer_waits_for_the_first_then_goes_ahead(engine: Engine) -> 
     with Session(engine) as session:
         row = session.get(ToyValue, "a")
         assert row is not None and row.value == 111  # both increments, one after the other
+
+
+def test_a_queued_writer_does_not_hold_sqlites_lock_while_it_waits(engine: Engine) -> None:
+    # Were BEGIN IMMEDIATE sent before the queue, a waiting writer would hold SQLite's
+    # write lock while the queue's holder waited on SQLite's busy handler (sleeps of up
+    # to 100 ms): every other process's writer would be locked out too.
+    lock, done = WRITE_LOCKS[engine], threading.Event()
+    url = engine.url.database
+    assert url is not None
+
+    def queued() -> None:
+        with engine.begin() as conn:
+            conn.execute(ToyValue.__table__.update().values(value=7))  # type: ignore[attr-defined]
+        done.set()
+
+    assert lock.acquire(timeout=5)  # another writer of this process holds the queue
+    thread = threading.Thread(target=queued)
+    try:
+        thread.start()
+        thread.join(0.3)
+        assert thread.is_alive() and not done.is_set()
+        outsider = sqlite3.connect(url, timeout=0, isolation_level=None)
+        try:
+            outsider.execute("BEGIN IMMEDIATE")  # fails "database is locked" on the bug
+            outsider.execute("ROLLBACK")
+        finally:
+            outsider.close()
+    finally:
+        lock.release()
+    thread.join(30)
+    assert done.is_set()
+    with Session(engine) as session:
+        row = session.get(ToyValue, "a")
+        assert row is not None and row.value == 7
