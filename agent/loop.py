@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from agent.digest import json_sha256
 from agent.gate import confirm
@@ -20,7 +19,7 @@ from agent.model.client import ModelClient, ModelError, ModelRequest, Usage
 from agent.model.context import fit_request, fixed_tokens
 from agent.model.spend import SpendGuard
 from agent.model.usage import Budget
-from agent.store.engine import reader
+from agent.store.engine import read_only
 from agent.store.lease import ConversationBusy, Lease
 from agent.store.tables import Conversation
 from agent.transcript.events import (
@@ -142,7 +141,7 @@ class Agent:
 
     def resume(self, cid: str) -> RunResult:
         """Continue from the store, holding the conversation's lease while doing so."""
-        with Session(reader(self.engine)) as session:
+        with read_only(self.engine) as session:
             if session.get(Conversation, cid) is None:
                 raise LookupError(f"no conversation {cid!r}")
         log = self.log(cid)

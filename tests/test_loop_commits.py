@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from agent.gate.approvals import ScriptedApprover
-from agent.store.engine import RELAXED
+from agent.store.engine import RELAXED, reads_only
 from agent.store.lease import Lease
 from agent.transcript.events import ModelRequested, UserMessage
 from agent.transcript.log import CUSTOMER_INPUT, ConversationLog
@@ -19,11 +19,11 @@ SAID = {kind.model_fields["type"].default for kind in CUSTOMER_INPUT}
 
 
 def commits(engine: Engine) -> list[int]:
-    """A one-item list counting the engine's commits from now on."""
+    """A one-item list counting the engine's commits that write, from now on."""
     count = [0]
 
-    def counted(_conn: Any) -> None:
-        count[0] += 1
+    def counted(conn: Any) -> None:
+        count[0] += not reads_only(conn)
 
     event.listen(engine, "commit", counted)
     return count

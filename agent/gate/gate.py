@@ -59,7 +59,7 @@ from agent.registry import (
     ToolRegistry,
     args_hash,
 )
-from agent.store.engine import reader
+from agent.store.engine import read_only
 from agent.transcript.events import (
     AnyEvent,
     ApprovalDecided,
@@ -111,7 +111,7 @@ class Gate:
             # The customer said yes to exactly this: decide once, inside the write.
             work = self._confirmed(cid, state, use, tool, args)
             return Step(Resolved(), called, execute=work)
-        with Session(reader(self.engine)) as session:
+        with read_only(self.engine) as session:
             step = self._step(session, cid, state, use)
         step.events[:0] = called
         return step

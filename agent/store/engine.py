@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from agent.logs import redact_urls
 from agent.store import tables as _tables  # noqa: F401 - registers the tables' metadata
@@ -149,6 +151,26 @@ def reader(engine: Engine) -> Engine:
     if found is None:
         found = _READERS[engine] = engine.execution_options(**{READ_ONLY: True})
     return found
+
+
+def reads_only(conn: Any) -> bool:
+    """Whether a connection's transactions only read (made by reader()): their COMMIT
+    writes nothing, so counts of commits that write leave them out."""
+    return bool(conn.get_execution_options().get(READ_ONLY, False))
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Session]:
+    """A session on a read-only transaction (no write lock on SQLite), ended by COMMIT.
+
+    A ROLLBACK would cost a PostgreSQL connection its prepared statements: psycopg
+    forgets them all after one and sends DEALLOCATE ALL. Rows the session was given to
+    change are never committed (nothing here should change any).
+    """
+    with Session(reader(engine)) as session:
+        yield session
+        if not (session.new or session.dirty or session.deleted):
+            session.commit()
 
 
 def relaxed(engine: Engine) -> Engine:

@@ -119,6 +119,7 @@ class ConversationLog:
         """Fold what was appended since the cached state (by anyone) and return the state."""
         with reader(self.engine).connect() as conn:
             self._catch_up(conn)
+            conn.commit()  # not a rollback: see store.engine.read_only
         self._synced = True
         return self.state
 
