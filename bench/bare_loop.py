@@ -9,7 +9,10 @@ ability to resume. A write always waits for a plain yes, which the bench always 
 
 The transaction of a model turn spans the in-process scripted model call: with a real
 model no loop should hold a write lock that long, but here it costs nothing and keeps
-the floor at exactly one commit per model turn.
+the floor at exactly one commit per model turn. With `span_model_call=False` (the floor
+for many threads against a slow model, where a write lock held across the call would
+queue every other thread behind it) the model is called outside any transaction, and a
+write the customer's yes clears commits on its own before the model reads its result.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from agent.digest import canonical_json, json_sha256
 from agent.domain import Domain
 from agent.gate import confirm
 from agent.gate.execution import render
-from agent.model.client import Block, ChatMessage, ModelClient, ModelRequest, ToolUse, Usage
+from agent.model.client import (
+    Block,
+    ChatMessage,
+    ModelClient,
+    ModelRequest,
+    ModelResponse,
+    ToolUse,
+    Usage,
+)
 from agent.registry import Tool, ToolContext, ToolError, ToolOutput, args_hash
 from agent.store.tables import Conversation, Event
 from agent.transcript.events import (
@@ -88,6 +99,7 @@ class BareLoop:
     said: list[str] = field(default_factory=list)
     waiting: Waiting | None = None
     model_calls: int = 0
+    span_model_call: bool = True
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
     _hashes: tuple[str, str] = ("", "")
 
@@ -100,27 +112,37 @@ class BareLoop:
         turn = BareTurn(events=[UserMessage(text=text)])
         self.said.append(text)
         parked, self.waiting = self.waiting, None
-        while True:
+        if parked is not None and not self.span_model_call:
             with Session(self.engine) as session, session.begin():
-                if self.seq == 0:  # the conversation row, with the first turn (as the Agent)
-                    session.add(Conversation(id=self.conversation_id, meta={"bench": "bare"}))
-                    session.flush()
+                self._confirmed(session, turn, parked, text)
+                self._write(session, turn)
+            parked = None
+        while True:
+            response = None if self.span_model_call else self._ask(turn, text)
+            with Session(self.engine) as session, session.begin():
                 if parked is not None:  # the customer's answer, and the write it clears
                     self._confirmed(session, turn, parked, text)
                     parked = None
-                if text:
-                    turn.tail.append({"type": "text", "text": text})
-                    text = ""
-                status = self._model_turn(session, turn)
+                if response is None:
+                    response = self._ask(turn, text)
+                status = self._model_turn(session, turn, response)
                 if status is not None:
                     reply = "\n\n".join(turn.replies)
                     turn.events.append(RunFinished(status=status, reply=reply, usage=turn.usage))
-                rows = event_rows(self.conversation_id, self.seq + 1, turn.events)
-                session.connection().execute(insert(EVENTS), rows)
-            self.seq += len(rows)
-            turn.events = []
+                self._write(session, turn)
+            text = ""
             if status is not None:
                 return status, reply
+
+    def _write(self, session: Session, turn: BareTurn) -> None:
+        """Insert the turn's events so far (the conversation row with the first ones)."""
+        if self.seq == 0:  # the conversation row, with the first commit (as the Agent)
+            session.add(Conversation(id=self.conversation_id, meta={"bench": "bare"}))
+            session.flush()
+        rows = event_rows(self.conversation_id, self.seq + 1, turn.events)
+        session.connection().execute(insert(EVENTS), rows)
+        self.seq += len(rows)
+        turn.events = []
 
     def _confirmed(self, session: Session, turn: BareTurn, parked: Waiting, text: str) -> None:
         if confirm.classify(text) != "confirm":
@@ -132,8 +154,10 @@ class BareLoop:
         turn.events.append(result)
         turn.tail.append(result_block(result))
 
-    def _model_turn(self, session: Session, turn: BareTurn) -> RunStatus | None:
-        """Ask the model once and run the calls of its reply; None when it must be asked again."""
+    def _ask(self, turn: BareTurn, text: str) -> ModelResponse:
+        """The customer's words (if any) after the turn's results, then one model call."""
+        if text:
+            turn.tail.append({"type": "text", "text": text})
         if turn.tail:
             self._add(ChatMessage(role="user", content=turn.tail))
             turn.tail = []
@@ -155,7 +179,12 @@ class BareLoop:
             )
         )
         self.model_calls += 1
-        response = self.model.respond(request)
+        return self.model.respond(request)
+
+    def _model_turn(
+        self, session: Session, turn: BareTurn, response: ModelResponse
+    ) -> RunStatus | None:
+        """Record the model's reply and run its calls; None when it must be asked again."""
         message = response.message
         turn.events.append(
             ModelResponded(

@@ -19,6 +19,8 @@ Run from the repository root:
    store, on SQLite and on PostgreSQL (--pg or $SUPPORT_AGENT_TEST_PG_URL; a fresh
    schema per round, dropped afterwards; skipped with the reason when unset). Prints
    conversations/s as a share of the ideal, threads / (model calls per conversation x delay).
+   For scale, the bare loop then runs the same rounds (calling the model outside its
+   transactions: one held across a 50 ms call would queue every thread behind it).
 
 Ends with one line: RESULT ratio=... commits_per_turn=... threads16_sqlite=... threads16_pg=...
 (shares as fractions; "skipped" when PostgreSQL was not given). Asserts nothing about time.
@@ -37,6 +39,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from agent.transcript.events import GateDecided
 from bench.turn_threads import Store, pg_store, throughput
 from bench.turn_workload import (
     PG_ENV,
@@ -72,11 +75,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def latency(template: Path, plan: Plan, reps: int, tmp: Path) -> tuple[float, float, float]:
+def latency(
+    template: Path, plan: Plan, reps: int, tmp: Path
+) -> tuple[float, float, float, dict[str, GateDecided]]:
     """Interleaved Agent and bare runs on fresh copies.
 
-    Returns the ratio, the Agent's commits per turn, and the bare loop's CPU seconds per
-    conversation.
+    Returns the ratio, the Agent's commits per turn, the bare loop's CPU seconds per
+    conversation, and the reference decisions the bare loop copies.
     """
     arenas = {"agent": Arena(template, tmp / "agent.db"), "bare": Arena(template, tmp / "bare.db")}
     decisions = reference_decisions(arenas["agent"], arenas["bare"], plan)  # also warms up
@@ -97,7 +102,7 @@ def latency(template: Path, plan: Plan, reps: int, tmp: Path) -> tuple[float, fl
     ratio = agent / bare
     print(f"ratio agent/bare: {ratio:.2f} (target <= 1.5); {reps} repetitions each, interleaved")
     counter, bare_counter = arenas["agent"].counter, arenas["bare"].counter
-    return ratio, counter.commits / counter.turns, bare_counter.cpu / reps
+    return ratio, counter.commits / counter.turns, bare_counter.cpu / reps, decisions
 
 
 def stores(args: argparse.Namespace, template: Path, tmp: Path) -> dict[str, Store | str]:
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_template(template)
         with sqlite_store(template, tmp / "plans.db") as engine:
             plan = plans(engine)[0]
-        ratio, commits, bare_cpu = latency(template, plan, args.reps, tmp)
+        ratio, commits, bare_cpu, decisions = latency(template, plan, args.reps, tmp)
         # One process runs Python on one core at a time: the bare loop's own CPU already
         # bounds what the threads can reach on this machine, whatever the Agent adds.
         ideal = args.threads / (model_calls(plan) * args.delay)
@@ -140,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             share = throughput(store, args.threads, args.per_thread, args.rounds, args.delay, label)
             shares[label] = f"{share:.3f}"
+            # For scale: the floor on the same threads and store (model called outside its
+            # transactions, or every thread would queue behind a write lock held 50 ms).
+            floor = throughput(
+                store, args.threads, args.per_thread, args.rounds, args.delay, label, decisions
+            )
+            print(f"threads {label}: agent/bare share {share / floor:.2f}")
     print(f"took {time.monotonic() - began:.1f} s")
     print(
         f"RESULT ratio={ratio:.2f} commits_per_turn={commits:.2f} "

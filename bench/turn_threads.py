@@ -7,14 +7,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.loop import Agent
 from agent.model.client import ModelClient, ModelRequest, ModelResponse
 from agent.runtime import build_agent
 from agent.store.engine import make_engine, redacted_url
 from agent.testing.pg import fresh_schema
+from agent.transcript.events import GateDecided, RunStatus
+from bench.bare_loop import BareLoop
 from bench.turn_workload import SETTINGS, Counter, Plan, conversation, model_calls, plans, policy
 from bench.turn_workload import script as scripted
 from tools.retail import DOMAIN, seed_demo
@@ -50,20 +54,35 @@ def pg_store(base_url: str) -> Iterator[Engine]:
             engine.dispose()
 
 
+Bare = dict[str, GateDecided]  # the bare loop's reference decisions: run it instead
+
+
 def _worker(
-    engine: Engine, todo: list[Plan], delay: float, start: threading.Barrier, errors: list[str]
+    engine: Engine,
+    todo: list[Plan],
+    delay: float,
+    start: threading.Barrier,
+    errors: list[str],
+    bare: Bare | None,
 ) -> None:
-    """One worker: its own Agent, its conversations one after another."""
+    """One worker: its own Agent (or bare loops), its conversations one after another."""
     agent = build_agent(
         DOMAIN, SETTINGS, engine, SlowModel(scripted(todo[0]), delay), policy=policy()
     )
     start.wait()
     for plan in todo:
-        agent.model = SlowModel(scripted(plan), delay)
         cid = f"bench-{plan.order_id}"
+        model = SlowModel(scripted(plan), delay)
+        run: Callable[[str], RunStatus]
+        if bare is None:
+            agent.model = model
+            run = partial(_agent_turn, agent, cid)
+        else:
+            loop = BareLoop(engine, DOMAIN, model, cid, bare, SETTINGS.model, span_model_call=False)
+            run = partial(_bare_turn, loop)
         try:
             for turn in conversation(plan):
-                status = agent.run(cid, turn.text).status
+                status = run(turn.text)
                 if status != turn.status:
                     raise RuntimeError(f"{cid}: {turn.text!r} ended {status}, not {turn.status}")
         except Exception as exc:  # reported after the run; a failed run has no figure
@@ -71,7 +90,17 @@ def _worker(
             return
 
 
-def _round(engine: Engine, threads: int, per_thread: int, delay: float, counter: Counter) -> float:
+def _agent_turn(agent: Agent, cid: str, text: str) -> RunStatus:
+    return agent.run(cid, text).status
+
+
+def _bare_turn(loop: BareLoop, text: str) -> RunStatus:
+    return loop.run(text)[0]
+
+
+def _round(
+    engine: Engine, threads: int, per_thread: int, delay: float, counter: Counter, bare: Bare | None
+) -> float:
     """One round on a fresh store: every worker runs its conversations; wall seconds."""
     available = plans(engine)
     if len(available) < threads * per_thread:
@@ -85,7 +114,14 @@ def _round(engine: Engine, threads: int, per_thread: int, delay: float, counter:
     workers = [
         threading.Thread(
             target=_worker,
-            args=(engine, available[i * per_thread : (i + 1) * per_thread], delay, start, errors),
+            args=(
+                engine,
+                available[i * per_thread : (i + 1) * per_thread],
+                delay,
+                start,
+                errors,
+                bare,
+            ),
             name=f"bench-worker-{i}",
         )
         for i in range(threads)
@@ -111,26 +147,31 @@ def throughput(
     rounds: int,
     delay: float,
     label: str,
+    bare: Bare | None = None,
 ) -> float:
-    """Conversations per second on `threads` workers as a share of the latency-bound ideal."""
+    """Conversations per second on `threads` workers as a share of the latency-bound ideal.
+
+    With `bare` (reference decisions) the workers run the bare loop instead of the Agent.
+    """
     counter, wall = Counter(), 0.0
     for _ in range(rounds):
         with store() as engine:
-            wall += _round(engine, threads, per_thread, delay, counter)
+            wall += _round(engine, threads, per_thread, delay, counter, bare)
     done = threads * per_thread * rounds
     calls = counter.turns // done
     ideal = threads / (calls * delay)
     share = done / wall / ideal
+    side, target = ("bare loop", "") if bare else ("agent", " (target >= 0.70)")
     print(
         f"threads {label}: {done} conversations on {threads} threads ({rounds} rounds) in "
         f"{wall:.2f} s = {done / wall:.1f}/s; ideal {ideal:.1f}/s ({calls} calls x "
-        f"{delay * 1000:.0f} ms); share {share:.3f} (target >= 0.70)"
+        f"{delay * 1000:.0f} ms); share {share:.3f}{target}"
     )
     # Python runs one thread at a time: CPU per conversation caps conversations/s.
     cpu = counter.cpu / done
     print(
         f"threads {label}: {cpu * 1000:.1f} ms of this process's CPU per conversation "
         f"({counter.cpu:.2f} s in {wall:.2f} s), which alone caps the share at "
-        f"{1 / (cpu * ideal):.2f} on one core; agent {counter.per_turn()}"
+        f"{1 / (cpu * ideal):.2f} on one core; {side} {counter.per_turn()}"
     )
     return share

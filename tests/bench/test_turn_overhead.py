@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
+from agent.model.client import ModelRequest, ModelResponse
+from agent.transcript.events import load
 from bench.bare_loop import BareLoop, BareLoopError
 from bench.turn_overhead import parse
 from bench.turn_workload import (
@@ -116,3 +119,37 @@ def test_bare_loop_refuses_anything_but_a_yes(template: Path, tmp_path: Path) ->
     assert "Please confirm" in reply
     with pytest.raises(BareLoopError, match="only handles a yes"):
         loop.run("yes, but cancel a different order")
+
+
+def test_bare_loop_for_threads_calls_the_model_outside_its_transactions(
+    template: Path, tmp_path: Path
+) -> None:
+    agent, bare = Arena(template, tmp_path / "a.db"), Arena(template, tmp_path / "b.db")
+    plan = plans(agent.fresh())[0]
+    decisions = reference_decisions(agent, bare, plan)
+    engine = bare.fresh()
+    held: list[int] = []
+
+    class Watched:
+        """The scripted model, noting how many connections are out when it is called."""
+
+        def __init__(self) -> None:
+            self.inner = script(plan)
+
+        def respond(self, request: ModelRequest) -> ModelResponse:
+            held.append(engine.pool.checkedout())  # type: ignore[attr-defined]
+            return self.inner.respond(request)
+
+    counter = Counter()
+    counter.attach(engine)
+    counter.active = True
+    loop = BareLoop(engine, DOMAIN, Watched(), "c1", decisions, span_model_call=False)
+    for turn in conversation(plan):
+        assert loop.run(turn.text)[0] == turn.status
+    assert held == [0] * 5  # no transaction open across any model call
+    # One commit per model call, and one more for the write the yes clears before its call.
+    assert counter.commits == counter.transactions == 6
+    with Session(engine) as session:
+        written = [stored.event.type for stored in load(session, "c1")]
+    with Session(agent.engine) as session:
+        assert written == [stored.event.type for stored in load(session, "reference")]
