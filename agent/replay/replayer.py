@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -191,16 +190,9 @@ def seed_store(domain: Domain, engine: Engine, data: DataRef) -> None:
             domain.seed_demo(session, data.demo_seed or 0)
 
 
-def _no_fsync(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA synchronous=OFF")  # a scratch database: speed over durability
-    cursor.close()
-
-
 def scratch_engine(path: Path) -> Engine:
     """A throw-away SQLite store for one replay, with every table created."""
-    engine = make_engine(f"sqlite:///{path}", create=False)
-    sa_event.listen(engine, "connect", _no_fsync)
+    engine = make_engine(f"sqlite:///{path}", create=False, scratch=True)
     SQLModel.metadata.create_all(engine)
     return engine
 

@@ -109,34 +109,47 @@ def sqlite_synchronous() -> str:
     return level
 
 
-def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
-    # Let the driver issue no BEGIN of its own: we emit BEGIN IMMEDIATE so writers
-    # queue on the lock instead of failing an upgrade from a read transaction.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    level = record.info[_LEVEL] = sqlite_synchronous()
-    cursor.execute(f"PRAGMA synchronous={level}")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+# Durability from least to most; a relaxed commit never waits for more than NORMAL.
+_DURABILITY = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def _sqlite_begin(conn: Any) -> None:
-    # Readers take no write lock; every other transaction queues for it up front. Sent
-    # on the driver's connection: every transaction begins here, and it is a fixed string.
-    options = conn.get_execution_options()
-    driver = conn.connection.driver_connection
-    if options.get(READ_ONLY, False):
-        driver.execute("BEGIN")
-        return
-    # The level can only change between transactions: set it here when this one differs.
-    level = "NORMAL" if options.get(RELAXED, False) else sqlite_synchronous()
-    info = conn.connection.info
-    if info.get(_LEVEL) != level:
-        driver.execute(f"PRAGMA synchronous={level}")
-        info[_LEVEL] = level
-    driver.execute("BEGIN IMMEDIATE")
+def _sqlite_events(engine: Engine, level: str) -> None:
+    """Pragmas on connect and BEGIN on every transaction, at this engine's own level."""
+    relaxed_level = min(level, "NORMAL", key=_DURABILITY.index)
+
+    def pragmas(dbapi_conn: Any, record: Any) -> None:
+        # Let the driver issue no BEGIN of its own: we emit BEGIN IMMEDIATE so writers
+        # queue on the lock instead of failing an upgrade from a read transaction.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={level}")
+        record.info[_LEVEL] = level
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    def begin(conn: Any) -> None:
+        # Readers take no write lock; every other transaction queues for it up front
+        # (write_queue, whose listener runs first). Sent on the driver's connection:
+        # every transaction begins here, and it is a fixed string.
+        options = conn.get_execution_options()
+        driver = conn.connection.driver_connection
+        if options.get(READ_ONLY, False):
+            driver.execute("BEGIN")
+            return
+        # The level can only change between transactions: set it here when this one differs.
+        wanted = relaxed_level if options.get(RELAXED, False) else level
+        info = conn.connection.info
+        if info.get(_LEVEL) != wanted:
+            driver.execute(f"PRAGMA synchronous={wanted}")
+            info[_LEVEL] = wanted
+        driver.execute("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", pragmas)
+    # Begin listeners run in the order added: a writer queues, then BEGIN IMMEDIATE.
+    queue_writers(engine, READ_ONLY, wait=30)
+    event.listen(engine, "begin", begin)
 
 
 def _postgresql_begin(conn: Any) -> None:
@@ -187,15 +200,16 @@ def relaxed(engine: Engine) -> Engine:
     return found
 
 
-def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
-    """An engine for the URL (default: default_url()), with all tables created."""
+def make_engine(url: str | None = None, *, create: bool = True, scratch: bool = False) -> Engine:
+    """An engine for the URL (default: default_url()), with all tables created.
+
+    SQLite commits wait for the disk as sqlite_synchronous() says, read once here;
+    `scratch` (a throw-away SQLite store, e.g. a replay's) never waits for it.
+    """
     url = normalize_url(url or default_url(create_dir=create))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # Begin listeners run in the order added: a writer queues, then BEGIN IMMEDIATE.
-        queue_writers(engine, READ_ONLY, wait=30)
-        event.listen(engine, "begin", _sqlite_begin)
+        _sqlite_events(engine, "OFF" if scratch else sqlite_synchronous())
     else:
         engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "begin", _postgresql_begin)

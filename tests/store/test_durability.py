@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import Connection, Engine
 
+from agent.replay.replayer import scratch_engine
 from agent.store.engine import SYNCHRONOUS_ENV, make_engine, reader, relaxed
 
 
@@ -54,3 +57,41 @@ def test_the_configured_level_comes_back_after_a_relaxed_commit(
             assert level(conn) == "EXTRA"
     finally:
         engine.dispose()
+
+
+def test_a_scratch_store_never_waits_for_the_disk_not_even_after_a_relaxed_commit(
+    tmp_path: Path,
+) -> None:
+    # A relaxed commit used to set NORMAL, and the next commit then went back to the
+    # configured FULL: a replay's scratch store waited for the disk from then on.
+    engine = scratch_engine(tmp_path / "scratch.db")
+    try:
+        for _ in range(2):
+            with relaxed(engine).begin() as conn:
+                assert level(conn) == "OFF"
+            with engine.begin() as conn:
+                assert level(conn) == "OFF"
+    finally:
+        engine.dispose()
+
+
+def test_the_level_is_the_one_configured_when_the_engine_was_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'full.db'}")
+    try:
+        monkeypatch.setenv(SYNCHRONOUS_ENV, "normal")  # read once, when the engine was made
+        with relaxed(engine).begin() as conn:
+            assert level(conn) == "NORMAL"
+        with engine.begin() as conn:
+            assert level(conn) == "FULL"
+    finally:
+        engine.dispose()
+
+
+def test_a_bad_level_is_refused_when_the_engine_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SYNCHRONOUS_ENV, "off")  # not a setting a user may choose
+    with pytest.raises(ValueError, match=SYNCHRONOUS_ENV):
+        make_engine(f"sqlite:///{tmp_path / 'off.db'}")
