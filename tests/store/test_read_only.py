@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from agent.store.engine import read_only
+from agent.store.engine import make_engine, read_only
+from agent.store.tables import Conversation
 from tests.toy import ToyValue
 
 
@@ -57,15 +58,15 @@ def test_a_failed_read_rolls_back(toy_store: Engine) -> None:
     assert seen == ["rollback"]
 
 
-def test_postgres_keeps_its_prepared_statements_across_read_only_sessions(
-    toy_store: Engine,
-) -> None:
-    if toy_store.dialect.name != "postgresql":
-        pytest.skip("prepared statements are psycopg's (PostgreSQL)")
-    query = select(col(ToyValue.value)).where(col(ToyValue.name) == "a")
-    for _ in range(8):  # psycopg prepares a statement from its fifth run on a connection
-        with read_only(toy_store) as session:
-            session.execute(query)
-    with toy_store.connect() as conn:
-        prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
-    assert prepared  # a ROLLBACK would have made psycopg DEALLOCATE ALL
+def test_postgres_keeps_its_prepared_statements_across_read_only_sessions(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        query = select(func.count()).select_from(Conversation)
+        for _ in range(8):  # psycopg prepares a statement from its fifth run on a connection
+            with read_only(engine) as session:
+                session.execute(query)
+        with engine.connect() as conn:
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+        assert prepared  # a ROLLBACK would have made psycopg DEALLOCATE ALL
+    finally:
+        engine.dispose()
