@@ -129,26 +129,27 @@ def _sqlite_events(engine: Engine, level: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    enter_queue = queue_writers(engine, wait=30)
+
     def begin(conn: Any) -> None:
-        # Readers take no write lock; every other transaction queues for it up front
-        # (write_queue, whose listener runs first). Sent on the driver's connection:
-        # every transaction begins here, and it is a fixed string.
+        # Readers take no write lock; every other transaction queues for it up front.
+        # Sent on the driver's connection: every transaction begins here.
         options = conn.get_execution_options()
         driver = conn.connection.driver_connection
         if options.get(READ_ONLY, False):
             driver.execute("BEGIN")
             return
-        # The level can only change between transactions: set it here when this one differs.
+        # The level can only change between transactions: set it here when this one
+        # differs, before queuing (it is the connection's own, and nothing waits on it).
         wanted = relaxed_level if options.get(RELAXED, False) else level
         info = conn.connection.info
         if info.get(_LEVEL) != wanted:
             driver.execute(f"PRAGMA synchronous={wanted}")
             info[_LEVEL] = wanted
+        enter_queue(conn)
         driver.execute("BEGIN IMMEDIATE")
 
     event.listen(engine, "connect", pragmas)
-    # Begin listeners run in the order added: a writer queues, then BEGIN IMMEDIATE.
-    queue_writers(engine, READ_ONLY, wait=30)
     event.listen(engine, "begin", begin)
 
 

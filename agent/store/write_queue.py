@@ -11,33 +11,38 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 HELD = "support_agent_write_queue"  # in a pooled connection's info while it holds the lock
 WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
-def queue_writers(engine: Engine, read_only_option: str, wait: float) -> None:
-    """Make the engine's write transactions take turns on one lock (readers never wait)."""
+def queue_writers(engine: Engine, wait: float) -> Callable[[Any], None]:
+    """Make the engine's write transactions take turns on one lock; returns `enter`.
+
+    The engine's BEGIN listener calls `enter(conn)` for a write transaction right before
+    it sends BEGIN IMMEDIATE (readers never call it); the lock is given back when the
+    connection returns to the pool.
+    """
     lock = WRITE_LOCKS[engine] = threading.Lock()
 
-    def acquire(conn: Connection) -> None:
-        if conn.get_execution_options().get(read_only_option, False) or conn.info.get(HELD):
+    def enter(conn: Any) -> None:
+        info = conn.connection.info
+        if info.get(HELD):  # a second transaction on the same checked-out connection
             return
         # A holder that never gave its connection back costs `wait` once per writer,
         # after which SQLite's own busy timeout decides as it would without the queue.
         if lock.acquire(timeout=wait):
-            conn.info[HELD] = True
+            info[HELD] = True
 
     def release(_dbapi_conn: Any, record: Any, *_: Any) -> None:
         if record is not None and record.info.pop(HELD, False):
             lock.release()
 
-    # Engine "begin" listeners run in the order they were added (SQLAlchemy ignores
-    # insert=True for them): the engine's own BEGIN listener must be added after this.
-    event.listen(engine, "begin", acquire)
     for name in ("checkin", "invalidate", "detach"):
         event.listen(engine, name, release)
+    return enter
