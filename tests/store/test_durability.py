@@ -45,18 +45,26 @@ def test_a_relaxed_transaction_keeps_the_write_queue(engine: Engine) -> None:
         assert not WRITE_LOCKS[engine].locked()
 
 
+def relaxed_then_plain(engine: Engine) -> set[tuple[str, str]]:
+    """The levels of a relaxed commit and the plain one after it, over two rounds."""
+    seen = set()
+    try:
+        for _ in range(2):
+            with relaxed(engine).begin() as conn:
+                lax = level(conn)
+            with engine.begin() as conn:
+                seen.add((lax, level(conn)))
+    finally:
+        engine.dispose()
+    return seen
+
+
 def test_the_configured_level_comes_back_after_a_relaxed_commit(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(SYNCHRONOUS_ENV, "extra")
     engine = make_engine(f"sqlite:///{tmp_path / 'extra.db'}")
-    try:
-        with relaxed(engine).begin() as conn:
-            assert level(conn) == "NORMAL"
-        with engine.begin() as conn:
-            assert level(conn) == "EXTRA"
-    finally:
-        engine.dispose()
+    assert relaxed_then_plain(engine) == {("NORMAL", "EXTRA")}
 
 
 def test_a_scratch_store_never_waits_for_the_disk_not_even_after_a_relaxed_commit(
@@ -64,29 +72,15 @@ def test_a_scratch_store_never_waits_for_the_disk_not_even_after_a_relaxed_commi
 ) -> None:
     # A relaxed commit used to set NORMAL, and the next commit then went back to the
     # configured FULL: a replay's scratch store waited for the disk from then on.
-    engine = scratch_engine(tmp_path / "scratch.db")
-    try:
-        for _ in range(2):
-            with relaxed(engine).begin() as conn:
-                assert level(conn) == "OFF"
-            with engine.begin() as conn:
-                assert level(conn) == "OFF"
-    finally:
-        engine.dispose()
+    assert relaxed_then_plain(scratch_engine(tmp_path / "scratch.db")) == {("OFF", "OFF")}
 
 
 def test_the_level_is_the_one_configured_when_the_engine_was_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'full.db'}")
-    try:
-        monkeypatch.setenv(SYNCHRONOUS_ENV, "normal")  # read once, when the engine was made
-        with relaxed(engine).begin() as conn:
-            assert level(conn) == "NORMAL"
-        with engine.begin() as conn:
-            assert level(conn) == "FULL"
-    finally:
-        engine.dispose()
+    monkeypatch.setenv(SYNCHRONOUS_ENV, "normal")  # read once, when the engine was made
+    assert relaxed_then_plain(engine) == {("NORMAL", "FULL")}
 
 
 def test_a_bad_level_is_refused_when_the_engine_is_made(
