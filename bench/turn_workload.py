@@ -19,7 +19,7 @@ from agent.gate.policy import Policy
 from agent.model.scripted import ScriptedModel, ScriptStep
 from agent.registry import ToolContext
 from agent.runtime import build_agent, domain_policy
-from agent.store.engine import make_engine, reads_only
+from agent.store.engine import is_reader, make_engine
 from agent.transcript.events import GateDecided, RunStatus, load
 from bench.bare_loop import BareLoop
 from tools.retail import DOMAIN, demo_fixtures, seed_demo
@@ -183,7 +183,7 @@ class Counter:
         self.transactions += self.active
 
     def _commit(self, conn: Any) -> None:
-        self.commits += self.active and not reads_only(conn)  # a reader's COMMIT writes nothing
+        self.commits += self.active and not is_reader(conn)  # a reader's COMMIT writes nothing
 
     def _statement(self, _c: Any, _cur: Any, sql: str, *_: Any) -> None:
         if not self.active:

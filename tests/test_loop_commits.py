@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from agent.gate.approvals import ScriptedApprover
-from agent.store.engine import RELAXED, reads_only
+from agent.store.engine import RELAXED, is_reader
 from agent.store.lease import Lease
 from agent.transcript.events import ModelRequested, UserMessage
 from agent.transcript.log import CUSTOMER_INPUT, ConversationLog
@@ -23,7 +23,7 @@ def commits(engine: Engine) -> list[int]:
     count = [0]
 
     def counted(conn: Any) -> None:
-        count[0] += not reads_only(conn)
+        count[0] += not is_reader(conn)
 
     event.listen(engine, "commit", counted)
     return count

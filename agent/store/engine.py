@@ -167,7 +167,7 @@ def reader(engine: Engine) -> Engine:
     return found
 
 
-def reads_only(conn: Any) -> bool:
+def is_reader(conn: Any) -> bool:
     """Whether a connection's transactions only read (made by reader()): their COMMIT
     writes nothing, so counts of commits that write leave them out."""
     return bool(conn.get_execution_options().get(READ_ONLY, False))
