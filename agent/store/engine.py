@@ -134,14 +134,14 @@ def _sqlite_events(engine: Engine, level: str) -> None:
     def begin(conn: Any) -> None:
         # Readers take no write lock; every other transaction queues for it up front.
         # Sent on the driver's connection: every transaction begins here.
-        options = conn.get_execution_options()
         driver = conn.connection.driver_connection
-        if options.get(READ_ONLY, False):
+        if is_reader(conn):
             driver.execute("BEGIN")
             return
         # The level can only change between transactions: set it here when this one
         # differs, before queuing (it is the connection's own, and nothing waits on it).
-        wanted = relaxed_level if options.get(RELAXED, False) else level
+        relaxed = conn.get_execution_options().get(RELAXED, False)
+        wanted = relaxed_level if relaxed else level
         info = conn.connection.info
         if info.get(_LEVEL) != wanted:
             driver.execute(f"PRAGMA synchronous={wanted}")

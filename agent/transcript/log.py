@@ -54,16 +54,12 @@ _NEWER = (
     .limit(1)
 )
 _INSERT_EVENTS = insert(EVENTS)
+_EVENT_COLUMNS = ("conversation_id", "seq", "type", "payload", "created_at")
 _INSERT_FENCED = (
     insert(EVENTS)
     .from_select(
-        ["conversation_id", "seq", "type", "payload", "created_at"],
-        select(
-            *(
-                bindparam(name, type_=EVENTS.c[name].type)
-                for name in ("conversation_id", "seq", "type", "payload", "created_at")
-            )
-        ).where(
+        list(_EVENT_COLUMNS),
+        select(*(bindparam(name, type_=EVENTS.c[name].type) for name in _EVENT_COLUMNS)).where(
             exists().where(
                 CONVERSATIONS.c.id == bindparam("conversation_id"),
                 CONVERSATIONS.c.lease_owner == bindparam("owner"),

@@ -100,24 +100,28 @@ class ConversationState:
 
     def messages_estimate(self) -> int:
         """estimate(request_messages()), from the running size: only the tail is measured."""
-        tail = self.next_user_content()
-        if not tail:
+        tail = self._tail()
+        if tail is None:
             return estimate_chars(self._chars, len(self.messages))
-        last = message_chars(ChatMessage(role="user", content=tail))
-        return estimate_chars(self._chars + last, len(self.messages) + 1)
+        return estimate_chars(self._chars + message_chars(tail), len(self.messages) + 1)
 
     def messages_sha256(self) -> str:
         """SHA-256 over request_messages(), chained so each call costs only the new tail."""
         digest = self._digest.copy()
-        tail = self.next_user_content()
-        if tail:
-            digest.update(_message_bytes(ChatMessage(role="user", content=tail)))
+        tail = self._tail()
+        if tail is not None:
+            digest.update(_message_bytes(tail))
         return str(digest.hexdigest())
 
     def request_messages(self) -> list[ChatMessage]:
         """The `messages` list for the next model request."""
-        tail = self.next_user_content()
-        return self.messages + ([ChatMessage(role="user", content=tail)] if tail else [])
+        tail = self._tail()
+        return self.messages + ([tail] if tail is not None else [])
+
+    def _tail(self) -> ChatMessage | None:
+        """The user message the next request ends with, if anything waits to be sent."""
+        content = self.next_user_content()
+        return ChatMessage(role="user", content=content) if content else None
 
 
 def apply_event(state: ConversationState, ev: AnyEvent) -> None:  # noqa: C901 - one arm per type
