@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    python -m bench.turn_overhead [--reps 40] [--threads 16] [--per-thread 2] [--rounds 3]
-                                  [--pg URL] [--quick]
+    python -m bench.turn_overhead [--reps 40] [--threads 16] [--per-thread 6] [--rounds 3]
+                                  [--retail FILE] [--pg URL] [--quick]
 
 1. Latency. One scripted retail conversation (authenticate by email, read the order,
    cancel it after the customer's yes, reply: five model calls) is run by the Agent
@@ -16,11 +16,15 @@ Run from the repository root:
 2. Throughput. --threads worker threads (one Agent each, one shared engine) run
    --per-thread conversations each (on as many customers' pending orders) against a
    scripted model that sleeps --delay seconds per call, --rounds times on a fresh
-   store, on SQLite and on PostgreSQL (--pg or $SUPPORT_AGENT_TEST_PG_URL; a fresh
+   store holding the real retail data (--retail, default ../shared/data/retail/db.json,
+   imported; without it the demo store, whose 34 such orders allow 2 per thread), on
+   SQLite and on PostgreSQL (--pg or $SUPPORT_AGENT_TEST_PG_URL; a fresh
    schema per round, dropped afterwards; skipped with the reason when unset). Prints
    conversations/s as a share of the ideal, threads / (model calls per conversation x delay).
    For scale, the bare loop then runs the same rounds (calling the model outside its
    transactions: one held across a 50 ms call would queue every thread behind it).
+   Several conversations per thread measure a worker that keeps going: with one or two,
+   the round is mostly its start, where all threads call the model and the store in step.
 
 Ends with one line: RESULT ratio=... commits_per_turn=... threads16_sqlite=... threads16_pg=...
 (shares as fractions; "skipped" when PostgreSQL was not given). Asserts nothing about time.
@@ -55,6 +59,7 @@ from bench.turn_workload import (
 )
 
 DELAY = 0.05
+RETAIL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "retail" / "db.json"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -62,12 +67,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--reps", type=int, default=40, help="latency repetitions (each side)")
     parser.add_argument("--threads", type=int, default=16, help="worker threads")
-    parser.add_argument("--per-thread", type=int, default=2, help="conversations per thread")
+    parser.add_argument(
+        "--per-thread", type=int, help="conversations per thread (6 on the retail data, else 2)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="thread rounds, each on a new store")
     parser.add_argument("--delay", type=float, default=DELAY, help="seconds per model call")
+    parser.add_argument(
+        "--retail",
+        type=Path,
+        default=RETAIL if RETAIL.is_file() else None,
+        help="retail JSON document for the thread rounds (default: the shared one, if there)",
+    )
     parser.add_argument("--pg", default=os.environ.get(PG_ENV), help=f"PostgreSQL URL (${PG_ENV})")
     parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
     args = parser.parse_args(argv)
+    if args.retail is not None and not args.retail.is_file():
+        parser.error(f"--retail {args.retail}: no such file")
+    if args.per_thread is None:
+        args.per_thread = 2 if args.retail is None else 6
     if args.quick:
         args.reps, args.per_thread, args.rounds = min(args.reps, 3), 1, 1
     if min(args.reps, args.threads, args.per_thread, args.rounds) < 1 or args.delay <= 0:
@@ -113,7 +130,7 @@ def stores(args: argparse.Namespace, template: Path, tmp: Path) -> dict[str, Sto
         return sqlite_store(template, tmp / f"threads-{next(fresh)}.db")
 
     def pg() -> AbstractContextManager[Engine]:
-        return pg_store(args.pg)
+        return pg_store(args.pg, args.retail)
 
     skipped = f"skipped ({PG_ENV} is not set and no --pg URL was given)"
     return {"sqlite": sqlite, "pg": pg if args.pg else skipped}
@@ -138,7 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             f"for scale: the bare loop's own CPU, {bare_cpu * 1000:.1f} ms per conversation, "
             f"would cap a {args.threads}-thread share at {1 / (bare_cpu * ideal):.2f} here"
         )
-        for label, store in stores(args, template, tmp).items():
+        if args.retail is None:
+            print(f"threads: the demo store ({RETAIL} is not there; see --retail)")
+            threads_template = template
+        else:
+            print(f"threads: the retail data of {args.retail}, imported")
+            threads_template = tmp / "retail.db"
+            seed_template(threads_template, args.retail)
+        for label, store in stores(args, threads_template, tmp).items():
             if isinstance(store, str):
                 print(f"threads {label}: {store}")
                 shares[label] = "skipped"

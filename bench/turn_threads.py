@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -19,9 +20,18 @@ from agent.store.engine import make_engine, redacted_url
 from agent.testing.pg import fresh_schema
 from agent.transcript.events import GateDecided, RunStatus
 from bench.bare_loop import BareLoop
-from bench.turn_workload import SETTINGS, Counter, Plan, conversation, model_calls, plans, policy
+from bench.turn_workload import (
+    SETTINGS,
+    Counter,
+    Plan,
+    conversation,
+    model_calls,
+    plans,
+    policy,
+    seed,
+)
 from bench.turn_workload import script as scripted
-from tools.retail import DOMAIN, seed_demo
+from tools.retail import DOMAIN
 
 Store = Callable[[], AbstractContextManager[Engine]]  # a fresh seeded store per call
 
@@ -40,13 +50,13 @@ class SlowModel:
 
 
 @contextmanager
-def pg_store(base_url: str) -> Iterator[Engine]:
-    """A seeded PostgreSQL store in a fresh schema, dropped afterwards."""
+def pg_store(base_url: str, retail: Path | None = None) -> Iterator[Engine]:
+    """A seeded PostgreSQL store (see turn_workload.seed) in a fresh schema, dropped afterwards."""
     with fresh_schema(base_url, "bench") as url:
         engine = make_engine(url)
         try:
             with Session(engine) as session, session.begin():
-                seed_demo(session, 0)
+                seed(session, retail)
             schema = url.rsplit("%3D", 1)[-1]
             print(f"threads pg: schema {schema} on {redacted_url(base_url)}")
             yield engine

@@ -24,6 +24,7 @@ from agent.transcript.events import GateDecided, RunStatus, load
 from bench.bare_loop import BareLoop
 from tools.retail import DOMAIN, demo_fixtures, seed_demo
 from tools.retail.tables import RetailOrder, RetailUser
+from tools.retail.transfer import import_retail
 
 PG_ENV = "SUPPORT_AGENT_TEST_PG_URL"
 SETTINGS = Settings()
@@ -95,11 +96,19 @@ def script(plan: Plan) -> ScriptedModel:
     return ScriptedModel([r for turn in conversation(plan) for r in turn.replies], name="bench")
 
 
-def seed_template(path: Path) -> None:
-    """A seeded SQLite file (demo seed 0), checkpointed so a plain copy is a whole store."""
+def seed(session: Session, retail: Path | None = None) -> None:
+    """The retail data: imported from a JSON document, else the demo store (seed 0)."""
+    if retail is None:
+        seed_demo(session, 0)
+    else:
+        import_retail(session, retail)
+
+
+def seed_template(path: Path, retail: Path | None = None) -> None:
+    """A seeded SQLite file (see seed), checkpointed so a plain copy is a whole store."""
     engine = make_engine(f"sqlite:///{path}")
     with Session(engine) as session, session.begin():
-        seed_demo(session, 0)
+        seed(session, retail)
     engine.dispose()  # the last connection checkpoints and removes the WAL
 
 
@@ -128,14 +137,17 @@ def plans(engine: Engine) -> list[Plan]:
     while the policy would still clear it after the ones taken before.
     """
     with Session(engine) as session:
-        fx = demo_fixtures(session)
+        try:  # the demo store's fixture customer first; an imported store has none
+            fx = demo_fixtures(session)
+            found = [Plan(fx.email, fx.customer_id, fx.pending_order_id)]
+        except LookupError:
+            found = []
         query = (
             select(col(RetailOrder.order_id), col(RetailUser.user_id), col(RetailUser.email))
             .join(RetailUser, col(RetailUser.user_id) == col(RetailOrder.user_id))
             .where(col(RetailOrder.status) == "pending")
             .order_by(col(RetailOrder.seq))
         )
-        found = [Plan(fx.email, fx.customer_id, fx.pending_order_id)]
         found += [Plan(e, u, o) for o, u, e in session.execute(query).all()]
         emails = session.execute(
             select(func.lower(RetailUser.email), func.count()).group_by(

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from agent.model.client import ModelRequest, ModelResponse
 from agent.transcript.events import load
 from bench.bare_loop import BareLoop, BareLoopError
-from bench.turn_overhead import parse
+from bench.turn_overhead import RETAIL, parse
 from bench.turn_workload import (
     Arena,
     Counter,
@@ -81,6 +81,36 @@ def test_nonsense_sizes_are_refused(argv: list[str], capsys: pytest.CaptureFixtu
         parse(argv)
     assert exit_info.value.code == 2
     assert "must be >= 1" in capsys.readouterr().err
+
+
+def test_a_missing_retail_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(["--retail", str(tmp_path / "nope.json")])
+    assert exit_info.value.code == 2
+    assert "nope.json: no such file" in capsys.readouterr().err
+
+
+def test_per_thread_defaults_to_what_the_store_allows(tmp_path: Path) -> None:
+    document = tmp_path / "db.json"
+    document.write_text("{}")
+    assert parse(["--retail", str(document)]).per_thread == 6
+    assert parse(["--retail", str(document), "--per-thread", "3"]).per_thread == 3
+    if not RETAIL.is_file():  # without the shared data, the demo store: 2 per thread
+        assert parse([]).per_thread == 2
+
+
+def test_the_retail_data_holds_six_conversations_for_each_of_16_threads(tmp_path: Path) -> None:
+    if not RETAIL.is_file():
+        pytest.skip(f"the shared retail data is not at {RETAIL}")
+    path = tmp_path / "retail.db"
+    seed_template(path, RETAIL)
+    arena = Arena(path, tmp_path / "r.db")
+    found = plans(arena.fresh())
+    arena.engine.dispose()
+    assert len(found) >= 16 * 6
+    assert len({plan.order_id for plan in found}) == len(found)
 
 
 @pytest.fixture(scope="module")
