@@ -19,6 +19,7 @@ from sqlmodel import Session
 from agent.clock import utcnow
 from agent.model.client import ToolUse
 from agent.registry import Tool, ToolContext, ToolError, ToolOutput, args_hash
+from agent.store.contain import contained
 from agent.store.dialects import PerDialect
 from agent.store.tables import CustomerLock, Execution
 from agent.transcript.events import ToolResulted
@@ -93,9 +94,9 @@ _LOCK_CUSTOMER = (  # built once; every write runs it on PostgreSQL
 
 
 def _run_tool(ctx: ToolContext, tool: Tool, args: BaseModel) -> tuple[ToolOutput, bool]:
-    """Call the tool inside a savepoint so a refusal leaves no trace; (output, is_error)."""
+    """Call the tool, contained so a refusal leaves no trace; (output, is_error)."""
     try:
-        with ctx.session.begin_nested():
+        with contained(ctx.session, writes=tool.effect != "read"):
             raw = tool.fn(ctx, args)
     except ToolError as exc:
         return ToolOutput(content=f"Error: {exc}"), True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,6 +58,7 @@ from agent.registry import (
     ToolRegistry,
     args_hash,
 )
+from agent.store.contain import attempts, contained
 from agent.store.engine import read_only
 from agent.transcript.events import (
     AnyEvent,
@@ -111,10 +111,13 @@ class Gate:
             # The customer said yes to exactly this: decide once, inside the write.
             work = self._confirmed(cid, state, use, tool, args)
             return Step(Resolved(), called, execute=work)
-        with read_only(self.engine) as session:
-            step = self._step(session, cid, state, use)
+        step = attempts(lambda: self._step_read_only(cid, state, use), lambda: None)
         step.events[:0] = called
         return step
+
+    def _step_read_only(self, cid: str, state: ConversationState, use: ToolUse) -> Step:
+        with read_only(self.engine) as session:
+            return self._step(session, cid, state, use)
 
     def _whole(
         self, session: Session, cid: str, state: ConversationState, use: ToolUse
@@ -162,7 +165,7 @@ class Gate:
         """Compute facts and ask the policy; an error computing facts denies (fail closed)."""
         dumped = args.model_dump(mode="json")
         try:
-            with _contained(session):
+            with contained(session, writes=False):
                 ctx = _context(session, cid, state, wanted=_read_by(self.policy, tool))
                 facts = self.registry.facts_for(ctx, tool, args)
         except Exception as exc:  # any failure here must mean "no"
@@ -337,16 +340,6 @@ def _payout(facts: dict[str, Any], fact: str | None) -> float | None:
     """The dollars the call would pay the customer, from the fact the domain names."""
     value = facts.get(fact) if fact else None
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _contained(session: Session) -> AbstractContextManager[object]:
-    """A savepoint on PostgreSQL, where a failed statement would doom the whole transaction.
-
-    SQLite carries on after a failed statement, so there the savepoint would only cost.
-    """
-    if session.connection().dialect.name == "postgresql":
-        return session.begin_nested()
-    return nullcontext()
 
 
 def _read_by(policy: PolicyEvaluator, tool: Tool) -> Callable[[str], bool] | None:

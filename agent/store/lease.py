@@ -98,6 +98,10 @@ class Lease:
         """Note that this owner set the lease's expiry at monotonic time `at` (see expiry)."""
         self._renewed[cid] = at
 
+    def forget(self, cid: str) -> None:
+        """Forget a renewal whose transaction rolled back: the next append renews."""
+        self._renewed.pop(cid, None)
+
     def renew_by(self, cid: str) -> float:
         """The monotonic time from which less than half the lease's time is left."""
         return self._renewed.get(cid, float("-inf")) + self.ttl / 2

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from agent.clock import utcnow
+from agent.store.contain import attempts
 from agent.store.dialects import PerDialect
 from agent.store.engine import reader, relaxed
 from agent.store.lease import ConversationBusy, Lease, LeaseLost
@@ -186,28 +187,26 @@ class ConversationLog:
         commit, which waits, makes it durable against a power loss too. Such a commit
         refuses (ValueError, nothing written) events other than CUSTOMER_INPUT.
         """
-        stored = self.state.last_seq - len(self._staged)  # the last seq already written
-        opening = self._opening
-        if take_lease and (opening is not None or self._staged):
+        opening, staged = self._opening, list(self._staged)
+        if take_lease and (opening is not None or staged):
             raise ValueError("take_lease is for a commit outside a turn, with nothing staged")
         # Fence, status and release in one statement, when nothing else holds the lease.
         release_now = release and opening is None and not take_lease and work is None
-        fence_later = False
-        try:
+
+        def again() -> None:  # rolled back (store.contain): from the store, as given
+            self._reread()
+            self.lease.forget(self.conversation_id)  # a renewal in it did not happen
+            self._opening = opening
+            self.stage(*staged)
+
+        def once() -> Any:
             # A plain connection: an ORM session only joins it when `work` needs one.
             with (self.engine if durable else relaxed(self.engine)).begin() as conn:
-                if opening is not None:
-                    self._take(conn, opening, stored, check=not (self._staged or events))
-                elif take_lease:
-                    if not self._claim(conn, create):  # a row just made has no events yet
-                        self._catch_up(conn)
-                    stored = self.state.last_seq
-                elif release_now:
+                if release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status, fenced=True)
-                elif self.lease.renewal_due(self.conversation_id):
-                    self.lease.fence(conn, self.conversation_id)
-                else:  # the events' insert checks the lease is still ours (see _append)
-                    fence_later = True
+                    stored, fence_later = self.state.last_seq - len(self._staged), False
+                else:
+                    stored, fence_later = self._hold(conn, opening, create, take_lease, events)
                 self.stage(*events)
                 result: Any = None
                 if work is not None:
@@ -222,6 +221,10 @@ class ConversationLog:
                     self.lease.release_in(conn, self.conversation_id, status=status)
                 elif status is not None and not release:
                     conn.execute(_SET_STATUS, {"cid": self.conversation_id, "status": status})
+            return result
+
+        try:
+            result = attempts(once, again)
         except IntegrityError as exc:
             self._reread()
             if opening is not None:  # someone appended since the turn was opened
@@ -233,6 +236,31 @@ class ConversationLog:
         self._staged, self._opening, self._synced = [], None, True
         self.holds_lease = not release
         return result
+
+    def _hold(
+        self,
+        conn: Connection,
+        opening: dict[str, Any] | None,
+        create: dict[str, Any] | None,
+        take_lease: bool,
+        events: Sequence[AnyEvent],
+    ) -> tuple[int, bool]:
+        """Take, renew or (later) check the lease; (the last seq written, fence later).
+
+        Fence later: the events' insert checks that the lease is still ours (see _append).
+        """
+        stored = self.state.last_seq - len(self._staged)
+        if opening is not None:
+            self._take(conn, opening, stored, check=not (self._staged or events))
+        elif take_lease:
+            if not self._claim(conn, create):  # a row just made has no events yet
+                self._catch_up(conn)
+            stored = self.state.last_seq
+        elif self.lease.renewal_due(self.conversation_id):
+            self.lease.fence(conn, self.conversation_id)
+        else:
+            return stored, True
+        return stored, False
 
     def _append(self, conn: Connection, first: int, *, fenced: bool) -> None:
         """Insert the staged events, numbered from `first`; `fenced`: check the lease too.
