@@ -296,8 +296,9 @@ def test_long_model_call_keeps_the_lease_so_a_second_worker_waits(engine: Engine
 def test_a_failed_facts_query_denies_a_read_and_the_turn_goes_on(toy_store: Engine) -> None:
     """A read is decided inside the commit's transaction; a failing query there denies it.
 
-    On PostgreSQL a failed statement dooms its transaction: the facts run in a savepoint,
-    so the refusal still commits and the model hears why.
+    On PostgreSQL a failed statement dooms its transaction: the step runs again with the
+    facts in a savepoint (store.contain), so the refusal still commits and the model
+    hears why.
     """
     engine = toy_store
     reg = registry()
