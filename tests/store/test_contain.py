@@ -15,6 +15,7 @@ from sqlmodel import Session
 from agent.store.contain import FailedInside, RunAgain, attempts, contained
 from tests.toy import ToyValue
 
+ONLY_POSTGRESQL = pytest.mark.parametrize("toy_store", ["postgres"], indirect=True)
 FAILING = text("SELECT nothing FROM no_such_table")  # fails on every database
 
 
@@ -80,9 +81,8 @@ def test_a_failed_read_asks_to_run_again_on_postgresql_only(toy_store: Engine) -
             assert _value(session, "a") == 1  # SQLite carries on after a failed statement
 
 
+@ONLY_POSTGRESQL  # only PostgreSQL dooms a transaction at a failed statement
 def test_a_read_that_swallows_its_failed_statement_asks_too(toy_store: Engine) -> None:
-    if not _is_pg(toy_store):
-        pytest.skip("only PostgreSQL dooms a transaction at a failed statement")
     with (
         Session(toy_store) as session,
         session.begin(),
@@ -93,9 +93,8 @@ def test_a_read_that_swallows_its_failed_statement_asks_too(toy_store: Engine) -
         session.exec(FAILING)  # type: ignore[call-overload]
 
 
+@ONLY_POSTGRESQL  # only PostgreSQL dooms a transaction at a failed statement
 def test_run_again_is_not_caught_by_except_exception(toy_store: Engine) -> None:
-    if not _is_pg(toy_store):
-        pytest.skip("only PostgreSQL asks to run again")
     caught: list[BaseException] = []
     with pytest.raises(RunAgain), Session(toy_store) as session, session.begin():
         try:
@@ -144,12 +143,11 @@ def test_attempts_runs_at_most_twice() -> None:
     assert len(runs) == 2
 
 
+@ONLY_POSTGRESQL  # only PostgreSQL dooms a transaction at a failed statement
 def test_a_block_that_swallows_a_failure_in_its_savepoint_rolls_back_and_says_so(
     toy_store: Engine,
 ) -> None:
     """A tool that catches a failed statement and goes on: RELEASE would fail, so roll back."""
-    if not _is_pg(toy_store):
-        pytest.skip("only PostgreSQL dooms a transaction at a failed statement")
     with Session(toy_store) as session, session.begin():
         with pytest.raises(FailedInside), contained(session, writes=True):
             session.exec(text("UPDATE toyvalue SET value = 5 WHERE name = 'a'"))  # type: ignore[call-overload]
