@@ -76,15 +76,17 @@ def _worker(
     bare: Bare | None,
 ) -> None:
     """One worker: its own Agent (or bare loops), its conversations one after another."""
-    agent = build_agent(
-        DOMAIN, SETTINGS, engine, SlowModel(scripted(todo[0]), delay), policy=policy()
-    )
+    agent = None
+    if bare is None:  # built before the start: building an Agent is not what is measured
+        model = SlowModel(scripted(todo[0]), delay)
+        agent = build_agent(DOMAIN, SETTINGS, engine, model, policy=policy())
     start.wait()
     for plan in todo:
         cid = f"bench-{plan.order_id}"
         model = SlowModel(scripted(plan), delay)
         run: Callable[[str], RunStatus]
         if bare is None:
+            assert agent is not None
             agent.model = model
             run = partial(_agent_turn, agent, cid)
         else:
