@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 T = TypeVar("T")
 _CAREFUL: ContextVar[bool] = ContextVar("support_agent_careful", default=False)
+_ATTEMPTING: ContextVar[bool] = ContextVar("support_agent_attempting", default=False)
 
 
 class RunAgain(BaseException):
@@ -79,14 +80,21 @@ def attempts(run: Callable[[], T], again: Callable[[], None]) -> T:
     """`run` a transaction; if it asks (RunAgain), `again` resets, then once more, careful.
 
     `run` must roll its transaction back when an exception leaves it. The second run
-    contains every block in a savepoint, so it never asks again.
+    contains every block in a savepoint, so it never asks again. Inside another
+    attempts (a transaction within one), RunAgain goes on out to the outermost.
     """
-    try:
+    if _ATTEMPTING.get():
         return run()
-    except RunAgain:
-        again()
-    token = _CAREFUL.set(True)
+    token = _ATTEMPTING.set(True)
     try:
-        return run()
+        try:
+            return run()
+        except RunAgain:
+            again()
+        careful = _CAREFUL.set(True)
+        try:
+            return run()
+        finally:
+            _CAREFUL.reset(careful)
     finally:
-        _CAREFUL.reset(token)
+        _ATTEMPTING.reset(token)

@@ -156,3 +156,21 @@ def test_a_block_that_swallows_a_failure_in_its_savepoint_rolls_back_and_says_so
         session.exec(text("UPDATE toyvalue SET value = 9 WHERE name = 'b'"))  # type: ignore[call-overload]
     with Session(toy_store) as session:
         assert (_value(session, "a"), _value(session, "b")) == (1, 9)
+
+
+def test_a_nested_attempt_leaves_running_again_to_the_outermost() -> None:
+    """The inner one's transaction lives in the outer one's: only the outer can roll back."""
+    log: list[str] = []
+
+    def inner() -> str:
+        log.append("inner")
+        if log.count("inner") == 1:
+            raise RunAgain
+        return "ok"
+
+    def outer() -> str:
+        log.append("outer")
+        return attempts(inner, lambda: log.append("inner reset"))
+
+    assert attempts(outer, lambda: log.append("outer reset")) == "ok"
+    assert log == ["outer", "inner", "outer reset", "outer", "inner"]
