@@ -8,6 +8,7 @@ ledger row, not a write confirmed in the same step.
 
 from __future__ import annotations
 
+import threading
 from contextlib import suppress
 from typing import Any
 
@@ -147,3 +148,41 @@ def _two_calls(*calls: tuple[str, dict[str, Any], str]) -> Any:
     for name, args, tid in calls[1:]:
         step.content.append({"type": "tool_use", "id": tid, "name": name, "input": args})
     return step
+
+
+def test_conversations_on_threads_each_run_again_alone(toy_store: Engine) -> None:
+    """Eight conversations at once, each with a failed read and a confirmed write: each
+    runs its own step again (the careful flag is per thread), each write runs once.
+
+    (The toy write is a read-modify-write of one shared row, which READ COMMITTED lets
+    race: its counter is not the point here, the ledger is.)"""
+
+    reg, errors = _registry(), list[str]()
+
+    def converse(cid: str) -> None:
+        reply = _two_calls(
+            ("broken_read", {}, "t1"), ("set_value", {"name": "a", "value": 7}, "t2")
+        )
+        model = ScriptedModel([reply, text_step("done")])
+        agent = Agent(toy_store, model, Gate(toy_store, reg, ToyPolicy()), "s", Limits("m", 9))
+        try:
+            for said in ("set a to 7", "yes"):
+                agent.run(cid, said)
+        except Exception as exc:  # reported below: a thread's failure must fail the test
+            errors.append(f"{cid}: {exc!r}")
+
+    threads = [threading.Thread(target=converse, args=(f"c{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Session(toy_store) as session:
+        ran = session.exec(select(Execution.conversation_id).where(Execution.tool_use_id == "t2"))
+        assert sorted(ran.all()) == sorted(f"c{i}" for i in range(8))  # each write once
+        for i in range(8):
+            events = [stored.event for stored in load(session, f"c{i}")]
+            results = _results(events)
+            assert results["t1"].is_error and not results["t2"].is_error
+            seqs = [stored.seq for stored in load(session, f"c{i}")]
+            assert seqs == list(range(1, len(seqs) + 1))
