@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -127,6 +128,7 @@ def test_a_run_during_an_outage_pauses_and_resume_all_paused_continues_it(
         assert paused_for_api(engine) == ["c1"]
 
         api.add(text_reply("Back again."))
+        time.sleep(0.1)  # past the breaker's 0.05 s cooldown (a fast machine got here sooner)
         for name, value in {
             "ANTHROPIC_API_KEY": KEY,
             "ANTHROPIC_BASE_URL": api.base_url,
