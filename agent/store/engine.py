@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from agent.logs import redact_urls
 from agent.store import tables as _tables  # noqa: F401 - registers the tables' metadata
 from agent.store.migrations import migrate
+from agent.store.slots import connection_slots, return_slots, slotted_pool
 from agent.store.write_queue import queue_writers
 
 DB_ENV = "SUPPORT_AGENT_DB"
@@ -212,7 +213,10 @@ def make_engine(url: str | None = None, *, create: bool = True, scratch: bool = 
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_events(engine, "OFF" if scratch else sqlite_synchronous())
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        slots = connection_slots()
+        pool = {"poolclass": slotted_pool(slots)} if slots else {}
+        engine = create_engine(url, pool_pre_ping=True, **pool)
+        return_slots(engine)
         event.listen(engine, "begin", _postgresql_begin)
     if create:
         migrate(engine)  # existing tables first: create_all never alters them
