@@ -151,7 +151,7 @@ class Lease:
             )
         if fenced and released.rowcount != 1:
             raise LeaseLost.on(cid)
-        self._renewed.pop(cid, None)
+        self.forget(cid)
 
     def release(self, cid: str) -> None:
         """Give the lease up (only if we hold it)."""

@@ -46,22 +46,22 @@ class Slots:
     def __init__(self, size: int, wait: float) -> None:
         self.size, self.wait = size, wait
         self._free = threading.BoundedSemaphore(size)
-        self._held: dict[int, int] = {}  # thread id: its connections holding the slot
+        self._held: set[int] = set()  # the threads holding a slot (one each at most)
         self._guard = threading.Lock()
 
     def take(self) -> int | None:
         """This thread's id if it took a slot now; None if it had one or waited too long."""
         me = threading.get_ident()
-        if self._held.get(me) or not self._free.acquire(timeout=self.wait):
+        if me in self._held or not self._free.acquire(timeout=self.wait):
             return None
         with self._guard:
-            self._held[me] = 1
+            self._held.add(me)
         return me
 
     def give(self, owner: int) -> None:
         """The slot `owner` took is free again."""
         with self._guard:
-            self._held.pop(owner, None)
+            self._held.discard(owner)
         self._free.release()
 
     def holders(self) -> int:

@@ -202,11 +202,14 @@ class ConversationLog:
         def once() -> Any:
             # A plain connection: an ORM session only joins it when `work` needs one.
             with (self.engine if durable else relaxed(self.engine)).begin() as conn:
+                stored = self.state.last_seq - len(self._staged)  # the last seq already written
+                fence_later = False
                 if release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status, fenced=True)
-                    stored, fence_later = self.state.last_seq - len(self._staged), False
                 else:
-                    stored, fence_later = self._hold(conn, opening, create, take_lease, events)
+                    stored, fence_later = self._hold(
+                        conn, stored, opening, create, take_lease, events
+                    )
                 self.stage(*events)
                 result: Any = None
                 if work is not None:
@@ -240,6 +243,7 @@ class ConversationLog:
     def _hold(
         self,
         conn: Connection,
+        stored: int,
         opening: dict[str, Any] | None,
         create: dict[str, Any] | None,
         take_lease: bool,
@@ -249,7 +253,6 @@ class ConversationLog:
 
         Fence later: the events' insert checks that the lease is still ours (see _append).
         """
-        stored = self.state.last_seq - len(self._staged)
         if opening is not None:
             self._take(conn, opening, stored, check=not (self._staged or events))
         elif take_lease:
