@@ -76,22 +76,11 @@ def _worker(
     bare: Bare | None,
 ) -> None:
     """One worker: its own Agent (or bare loops), its conversations one after another."""
-    agent = None
-    if bare is None:  # built before the start: building an Agent is not what is measured
-        model = SlowModel(scripted(todo[0]), delay)
-        agent = build_agent(DOMAIN, SETTINGS, engine, model, policy=policy())
+    start_conversation = _runner(engine, todo[0], delay, bare)  # not timed: before the start
     start.wait()
     for plan in todo:
         cid = f"bench-{plan.order_id}"
-        model = SlowModel(scripted(plan), delay)
-        run: Callable[[str], RunStatus]
-        if bare is None:
-            assert agent is not None
-            agent.model = model
-            run = partial(_agent_turn, agent, cid)
-        else:
-            loop = BareLoop(engine, DOMAIN, model, cid, bare, SETTINGS.model, span_model_call=False)
-            run = partial(_bare_turn, loop)
+        run = start_conversation(cid, SlowModel(scripted(plan), delay))
         try:
             for turn in conversation(plan):
                 status = run(turn.text)
@@ -100,6 +89,31 @@ def _worker(
         except Exception as exc:  # reported after the run; a failed run has no figure
             errors.append(f"{type(exc).__name__}: {exc}")
             return
+
+
+Turn = Callable[[str], RunStatus]  # what the customer says -> how the turn ended
+
+
+def _runner(
+    engine: Engine, first: Plan, delay: float, bare: Bare | None
+) -> Callable[[str, SlowModel], Turn]:
+    """How this worker starts a conversation: on its one Agent, or on a new bare loop."""
+    if bare is None:
+        agent = build_agent(
+            DOMAIN, SETTINGS, engine, SlowModel(scripted(first), delay), policy=policy()
+        )
+
+        def on_agent(cid: str, model: SlowModel) -> Turn:
+            agent.model = model
+            return partial(_agent_turn, agent, cid)
+
+        return on_agent
+
+    def on_bare_loop(cid: str, model: SlowModel) -> Turn:
+        loop = BareLoop(engine, DOMAIN, model, cid, bare, SETTINGS.model, span_model_call=False)
+        return partial(_bare_turn, loop)
+
+    return on_bare_loop
 
 
 def _agent_turn(agent: Agent, cid: str, text: str) -> RunStatus:
