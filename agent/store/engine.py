@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from agent.logs import redact_urls
 from agent.store import tables as _tables  # noqa: F401 - registers the tables' metadata
+from agent.store.liveness import check_on_checkout
 from agent.store.migrations import migrate
 from agent.store.slots import connection_slots, return_slots, slotted_pool
 from agent.store.write_queue import queue_writers
@@ -215,7 +216,8 @@ def make_engine(url: str | None = None, *, create: bool = True, scratch: bool = 
     else:
         slots = connection_slots()
         pool = {"poolclass": slotted_pool(slots)} if slots else {}
-        engine = create_engine(url, pool_pre_ping=True, **pool)
+        engine = create_engine(url, **pool)  # no pre-ping: checked without a round trip
+        check_on_checkout(engine)
         return_slots(engine)
         event.listen(engine, "begin", _postgresql_begin)
     if create:
