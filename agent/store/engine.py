@@ -155,10 +155,9 @@ def _sqlite_events(engine: Engine, level: str) -> None:
     event.listen(engine, "begin", begin)
 
 
-def _postgresql_begin(conn: Any) -> None:
+def _postgresql_relaxed_begin(conn: Any) -> None:
     # psycopg opens the transaction with this statement; the setting ends with it.
-    if conn.get_execution_options().get(RELAXED, False):
-        conn.connection.driver_connection.execute("SET LOCAL synchronous_commit TO OFF")
+    conn.connection.driver_connection.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def reader(engine: Engine) -> Engine:
@@ -200,6 +199,10 @@ def relaxed(engine: Engine) -> Engine:
     found = _RELAXED.get(engine)
     if found is None:
         found = _RELAXED[engine] = engine.execution_options(**{RELAXED: True})
+        if found.dialect.name == "postgresql":
+            # Only here: an engine with connection events of its own pays for them
+            # on every statement (SQLAlchemy then dispatches each event point).
+            event.listen(found, "begin", _postgresql_relaxed_begin)
     return found
 
 
@@ -219,7 +222,6 @@ def make_engine(url: str | None = None, *, create: bool = True, scratch: bool = 
         engine = create_engine(url, **pool)  # no pre-ping: checked without a round trip
         check_on_checkout(engine)
         return_slots(engine)
-        event.listen(engine, "begin", _postgresql_begin)
     if create:
         migrate(engine)  # existing tables first: create_all never alters them
         SQLModel.metadata.create_all(engine)
