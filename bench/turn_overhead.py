@@ -25,6 +25,9 @@ Run from the repository root:
    transactions: one held across a 50 ms call would queue every thread behind it).
    Several conversations per thread measure a worker that keeps going: with one or two,
    the round is mostly its start, where all threads call the model and the store in step.
+   The timed rounds carry no counting listeners (an engine with connection events pays
+   for them on every statement); transactions and statements per turn are counted on
+   two more conversations in a round of their own.
 
 Ends with one line: RESULT ratio=... commits_per_turn=... threads16_sqlite=... threads16_pg=...
 (shares as fractions; "skipped" when PostgreSQL was not given). Asserts nothing about time.

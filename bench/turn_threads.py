@@ -34,6 +34,7 @@ from bench.turn_workload import script as scripted
 from tools.retail import DOMAIN
 
 Store = Callable[[], AbstractContextManager[Engine]]  # a fresh seeded store per call
+COUNTED = 2  # conversations whose transactions and statements are counted (untimed)
 
 
 @dataclass
@@ -125,16 +126,29 @@ def _bare_turn(loop: BareLoop, text: str) -> RunStatus:
 
 
 def _round(
-    engine: Engine, threads: int, per_thread: int, delay: float, counter: Counter, bare: Bare | None
+    engine: Engine,
+    threads: int,
+    per_thread: int,
+    delay: float,
+    counter: Counter,
+    bare: Bare | None,
+    *,
+    listen: bool = False,
 ) -> float:
-    """One round on a fresh store: every worker runs its conversations; wall seconds."""
+    """One round on a fresh store: every worker runs its conversations; wall seconds.
+
+    `listen`: count transactions and statements too. Listeners are not free: an engine
+    with connection events pays SQLAlchemy's dispatch on every statement, so a timed
+    round runs without them (see throughput).
+    """
     available = plans(engine)
     if len(available) < threads * per_thread:
         raise SystemExit(
             f"{threads} x {per_thread} conversations need as many pending orders that a yes "
             f"alone cancels; the demo store has {len(available)}"
         )
-    counter.attach(engine)  # a new engine each round
+    if listen:
+        counter.attach(engine)  # a new engine each round
     errors: list[str] = []
     start = threading.Barrier(threads + 1)
     workers = [
@@ -178,13 +192,18 @@ def throughput(
     """Conversations per second on `threads` workers as a share of the latency-bound ideal.
 
     With `bare` (reference decisions) the workers run the bare loop instead of the Agent.
+    The timed rounds carry no listeners; the statements per turn are counted afterwards,
+    on COUNTED conversations in a round of their own (one thread, no model delay).
     """
-    counter, wall = Counter(), 0.0
+    timing, wall = Counter(), 0.0
     for _ in range(rounds):
         with store() as engine:
-            wall += _round(engine, threads, per_thread, delay, counter, bare)
+            wall += _round(engine, threads, per_thread, delay, timing, bare)
+    counts = Counter()
+    with store() as engine:
+        _round(engine, 1, COUNTED, 0.0, counts, bare, listen=True)
     done = threads * per_thread * rounds
-    calls = counter.turns // done
+    calls = timing.turns // done
     ideal = threads / (calls * delay)
     share = done / wall / ideal
     side, target = ("bare loop", "") if bare else ("agent", " (target >= 0.70)")
@@ -194,10 +213,11 @@ def throughput(
         f"{delay * 1000:.0f} ms); share {share:.3f}{target}"
     )
     # Python runs one thread at a time: CPU per conversation caps conversations/s.
-    cpu = counter.cpu / done
+    cpu = timing.cpu / done
     print(
         f"threads {label}: {cpu * 1000:.1f} ms of this process's CPU per conversation "
-        f"({counter.cpu:.2f} s in {wall:.2f} s), which alone caps the share at "
-        f"{1 / (cpu * ideal):.2f} on one core; {side} {counter.per_turn()}"
+        f"({timing.cpu:.2f} s in {wall:.2f} s, {timing.cpu / timing.turns * 1000:.2f} ms per "
+        f"model turn), which alone caps the share at {1 / (cpu * ideal):.2f} on one core; "
+        f"{side}, counted apart on {COUNTED} conversations, {counts.per_turn(cpu=False)}"
     )
     return share

@@ -205,14 +205,15 @@ class Counter:
         self.writes += verb in ("INSERT", "UPDATE", "DELETE")
         self.lease += verb == "UPDATE" and "lease_owner" in sql
 
-    def per_turn(self) -> str:
-        """Each count divided by the model turns, for printing."""
+    def per_turn(self, *, cpu: bool = True) -> str:
+        """Each count divided by the model turns (and the CPU, with `cpu`), for printing."""
         n = max(self.turns, 1)
-        return (
+        counted = (
             f"per model turn: {self.commits / n:.2f} commits, {self.transactions / n:.2f} "
             f"transactions, {self.reads / n:.2f} SELECTs, {self.writes / n:.2f} writes "
-            f"({self.lease / n:.2f} on the lease), {self.cpu / n * 1000:.2f} ms CPU"
+            f"({self.lease / n:.2f} on the lease)"
         )
+        return f"{counted}, {self.cpu / n * 1000:.2f} ms CPU" if cpu else counted
 
 
 def _cancelled(engine: Engine, order_id: str) -> None:

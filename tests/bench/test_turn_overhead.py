@@ -6,15 +6,19 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.model.client import ModelRequest, ModelResponse
 from agent.transcript.events import load
 from bench.bare_loop import BareLoop, BareLoopError
 from bench.turn_overhead import RETAIL, parse
+from bench.turn_threads import throughput
 from bench.turn_workload import (
     Arena,
     Counter,
@@ -24,6 +28,7 @@ from bench.turn_workload import (
     reference_decisions,
     script,
     seed_template,
+    sqlite_store,
 )
 from tests.conftest import PG_ENV
 from tools.retail import DOMAIN
@@ -183,3 +188,22 @@ def test_bare_loop_for_threads_calls_the_model_outside_its_transactions(
         written = [stored.event.type for stored in load(session, "c1")]
     with Session(agent.engine) as session:
         assert written == [stored.event.type for stored in load(session, "reference")]
+
+
+def test_timed_thread_rounds_carry_no_counting_listeners(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Listeners cost every statement something: they may count only a round apart.
+    handed_out: list[Engine] = []
+
+    @contextmanager
+    def store() -> Iterator[Engine]:
+        with sqlite_store(template, tmp_path / f"s{len(handed_out)}.db") as engine:
+            handed_out.append(engine)
+            yield engine
+
+    counted: list[Engine] = []
+    monkeypatch.setattr(Counter, "attach", lambda _self, engine: counted.append(engine))
+    throughput(store, threads=1, per_thread=1, rounds=2, delay=0.001, label="t")
+    assert len(handed_out) == 3  # two timed rounds, then the counted one
+    assert counted == [handed_out[-1]]
