@@ -21,16 +21,18 @@ from typing import Any
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
+_POLL = getattr(select, "poll", None)  # not on Windows: there every checkout pings
+
 
 def _quiet(dbapi_conn: Any) -> bool:
     """Whether the connection is open and its socket has nothing waiting to be read."""
-    if getattr(dbapi_conn, "closed", True):
+    if _POLL is None or getattr(dbapi_conn, "closed", True):
         return False
     try:
         fd = dbapi_conn.pgconn.socket
     except Exception:  # psycopg raises when the connection is already broken
         return False
-    poller = select.poll()
+    poller = _POLL()
     poller.register(fd, select.POLLIN | select.POLLPRI)
     return not poller.poll(0)
 

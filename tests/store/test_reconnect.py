@@ -120,3 +120,15 @@ def test_a_live_connection_with_something_to_read_is_pinged_and_kept(
         time.sleep(0.01)
         assert _pid(engine) == pid  # pinged (or not yet readable), never replaced
     assert _pid(engine) == pid
+
+
+def test_without_poll_every_checkout_pings_and_keeps_a_live_connection(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.store import liveness
+
+    monkeypatch.setattr(liveness, "_POLL", None)  # as on Windows
+    pid = _pid(engine)
+    pings = _pings(engine, monkeypatch)
+    assert _pid(engine) == pid
+    assert len(pings) == 1
