@@ -19,9 +19,10 @@ import os
 import threading
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection, QueuePool
+
+from agent.store.returned import on_return
 
 CONNECTIONS_ENV = "SUPPORT_AGENT_PG_CONNECTIONS"
 HELD = "support_agent_slot"  # in a pooled connection's info: (slots, thread) it holds
@@ -108,5 +109,4 @@ def give_back(_dbapi_conn: Any, record: Any, *_: Any) -> None:
 
 def return_slots(engine: Engine) -> None:
     """Free a connection's slot whenever it returns to the engine's pool or leaves it."""
-    for name in ("checkin", "invalidate", "detach"):
-        event.listen(engine, name, give_back)
+    on_return(engine, give_back)

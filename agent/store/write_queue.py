@@ -14,8 +14,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from agent.store.returned import on_return
 
 HELD = "support_agent_write_queue"  # in a pooled connection's info while it holds the lock
 WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
@@ -43,6 +44,5 @@ def queue_writers(engine: Engine, wait: float) -> Callable[[Any], None]:
         if record is not None and record.info.pop(HELD, False):
             lock.release()
 
-    for name in ("checkin", "invalidate", "detach"):
-        event.listen(engine, name, release)
+    on_return(engine, release)
     return enter
