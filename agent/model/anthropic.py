@@ -234,6 +234,12 @@ def to_model_error(exc: BaseException, request_id: str | None = None) -> ModelEr
             retry_after=retry_after_seconds(exc.response.headers),
             retryable=retryable,
         )
+    if (
+        isinstance(exc, anthropic.APIConnectionError)
+        and not isinstance(exc, anthropic.APITimeoutError)
+        and request_id is not None
+    ):  # the response had begun (it named its request): the SDK wraps a cut stream so
+        return ModelError(f"stream broke off{where}: {exc.message}", kind="stream_cut")
     if isinstance(exc, anthropic.APIError):
         return ModelError(f"Anthropic API {error_kind(exc)}: {exc.message}", kind=error_kind(exc))
     if isinstance(exc, httpx2.TimeoutException):
