@@ -20,7 +20,7 @@ from agent.clock import utcnow
 from agent.model.client import ToolUse
 from agent.registry import Tool, ToolContext, ToolError, ToolOutput, args_hash
 from agent.store.contain import contained
-from agent.store.dialects import PerDialect
+from agent.store.direct import Direct
 from agent.store.tables import CustomerLock, Execution
 from agent.transcript.events import ToolResulted
 
@@ -52,9 +52,9 @@ def _ledger_insert(insert: Any, *, done: bool) -> Any:
 
 # Built once (every tool call runs them): claim the ledger row, then record the result;
 # or, for a read, record it whole once it ran.
-_CLAIM = PerDialect.insert(lambda insert: _ledger_insert(insert, done=False))
-_RECORD = PerDialect.insert(lambda insert: _ledger_insert(insert, done=True))
-_RESULT = (
+_CLAIM = Direct.per_dialect(lambda insert: _ledger_insert(insert, done=False))
+_RECORD = Direct.per_dialect(lambda insert: _ledger_insert(insert, done=True))
+_RESULT = Direct.of(
     update(LEDGER)
     .where(LEDGER.c.conversation_id == bindparam("cid"), LEDGER.c.tool_use_id == bindparam("tid"))
     .values(is_error=bindparam("err"), result=bindparam("res"))
@@ -81,10 +81,10 @@ def lock_customer(session: Session, customer_id: str | None) -> None:
     conn = session.connection()
     if customer_id is None or conn.dialect.name != "postgresql":
         return
-    conn.execute(_LOCK_CUSTOMER, {"customer_id": customer_id})
+    _LOCK_CUSTOMER.run(conn, {"customer_id": customer_id})
 
 
-_LOCK_CUSTOMER = (  # built once; every write runs it on PostgreSQL
+_LOCK_CUSTOMER = Direct.of(  # built once; every write runs it on PostgreSQL
     pg_insert(LOCKS)
     .values(customer_id=bindparam("customer_id"))
     .on_conflict_do_update(
@@ -134,14 +134,14 @@ def execute_once(
     # ON CONFLICT DO NOTHING: a second claim returns no row, the transaction stays usable
     # A read changes nothing: it runs first and is recorded whole (one statement).
     read = tool.effect == "read"
-    if not read and conn.execute(_CLAIM.on(conn), row).first() is None:
+    if not read and _CLAIM.run(conn, row).first() is None:
         raise AlreadyExecuted(tool_use_id)
     output, is_error = _run_tool(ctx, tool, args)
     content = render(output.content)
     done = {**row, "err": is_error, "res": content}
     if not read:
-        conn.execute(_RESULT, done)
-    elif conn.execute(_RECORD.on(conn), done).first() is None:
+        _RESULT.run(conn, done)
+    elif _RECORD.run(conn, done).first() is None:
         raise AlreadyExecuted(tool_use_id)
     return ToolResulted(
         tool_use_id=tool_use_id,

@@ -24,13 +24,14 @@ from sqlalchemy import bindparam, or_, update
 from sqlalchemy.engine import Connection, Engine
 
 from agent.clock import utcnow
+from agent.store.direct import Direct
 from agent.store.tables import Conversation
 
 CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
 _row = CONVERSATIONS.c
 # Built once: every append fences, so building the statement each time cost more than
 # running it. Parameters: cid, owner, now, expires.
-_TAKE = (
+_TAKE = Direct.of(
     update(CONVERSATIONS)
     .where(_row.id == bindparam("cid"))
     .where(
@@ -42,18 +43,19 @@ _TAKE = (
     )
     .values(lease_owner=bindparam("owner"), lease_expires=bindparam("expires"))
 )
-_FENCE = (
+_FENCE = Direct.of(
     update(CONVERSATIONS)
     .where(_row.id == bindparam("cid"), _row.lease_owner == bindparam("owner"))
     .values(lease_expires=bindparam("expires"))
 )
 
-_RELEASE = (
+_RELEASED = (
     update(CONVERSATIONS)
     .where(_row.id == bindparam("cid"), _row.lease_owner == bindparam("owner"))
     .values(lease_owner=None, lease_expires=None)
 )
-_RELEASE_WITH_STATUS = _RELEASE.values(status=bindparam("status"))
+_RELEASE = Direct.of(_RELEASED)
+_RELEASE_WITH_STATUS = Direct.of(_RELEASED.values(status=bindparam("status")))
 
 
 class ConversationBusy(Exception):
@@ -85,7 +87,7 @@ class Lease:
         began, expires = self.expiry()
         now = expires - timedelta(seconds=self.ttl)
         params = {"cid": cid, "owner": self.owner, "now": now, "expires": expires}
-        taken = bool(conn.execute(_TAKE, params).rowcount == 1)
+        taken = _TAKE.run(conn, params).rowcount == 1
         if taken:
             self.renewed(cid, began)
         return taken
@@ -131,7 +133,7 @@ class Lease:
         """Inside an append's transaction: still ours (renewed), or LeaseLost and roll back."""
         began, expires = self.expiry()
         params = {"cid": cid, "owner": self.owner, "expires": expires}
-        if conn.execute(_FENCE, params).rowcount != 1:
+        if _FENCE.run(conn, params).rowcount != 1:
             raise LeaseLost.on(cid)
         self.renewed(cid, began)
 
@@ -144,10 +146,10 @@ class Lease:
         the append's fence too (LeaseLost, and the caller rolls back, unless it was ours).
         """
         if status is None:
-            released = conn.execute(_RELEASE, {"cid": cid, "owner": self.owner})
+            released = _RELEASE.run(conn, {"cid": cid, "owner": self.owner})
         else:
-            released = conn.execute(
-                _RELEASE_WITH_STATUS, {"cid": cid, "owner": self.owner, "status": status}
+            released = _RELEASE_WITH_STATUS.run(
+                conn, {"cid": cid, "owner": self.owner, "status": status}
             )
         if fenced and released.rowcount != 1:
             raise LeaseLost.on(cid)

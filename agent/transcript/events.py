@@ -15,6 +15,7 @@ from sqlmodel import Session
 from agent.clock import utcnow
 from agent.model.client import AssistantMessage, ModelErrorKind, Usage
 from agent.registry import FieldProblem
+from agent.store.direct import Direct
 from agent.store.tables import Event
 
 FORMAT_VERSION = 1
@@ -271,12 +272,12 @@ def load_rows(conn: Connection, conversation_id: str, after: int = 0) -> list[St
             at=at,
             event=EVENT_ADAPTER.validate_python(payload),
         )
-        for seq, at, payload in conn.execute(_EVENTS_AFTER, {"cid": conversation_id, "seq": after})
+        for seq, at, payload in _EVENTS_AFTER.run(conn, {"cid": conversation_id, "seq": after}).rows
     ]
 
 
 _TABLE = Event.__table__  # type: ignore[attr-defined]
-_EVENTS_AFTER = (  # built once: every turn catches up with it
+_EVENTS_AFTER = Direct.of(  # built once: every turn catches up with it
     select(_TABLE.c.seq, _TABLE.c.created_at, _TABLE.c.payload)
     .where(_TABLE.c.conversation_id == bindparam("cid"), _TABLE.c.seq > bindparam("seq"))
     .order_by(_TABLE.c.seq)

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from agent.clock import utcnow
 from agent.store.contain import attempts
-from agent.store.dialects import PerDialect
+from agent.store.direct import Direct
 from agent.store.engine import reader, relaxed
 from agent.store.lease import ConversationBusy, Lease, LeaseLost
 from agent.store.tables import Conversation, Event
@@ -49,16 +49,15 @@ CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
 
 
 # Built once: one turn runs these many times.
-_NEWER = (
+_NEWER = Direct.of(
     select(EVENTS.c.seq)
     .where(EVENTS.c.conversation_id == bindparam("cid"), EVENTS.c.seq > bindparam("seq"))
     .limit(1)
 )
-_INSERT_EVENTS = insert(EVENTS)
 _EVENT_COLUMNS = ("conversation_id", "seq", "type", "payload", "created_at")
-_INSERT_FENCED = (
-    insert(EVENTS)
-    .from_select(
+_INSERT_EVENTS = Direct.of(insert(EVENTS).inline(), columns=_EVENT_COLUMNS)  # no id back
+_INSERT_FENCED = Direct.of(
+    insert(EVENTS).from_select(
         list(_EVENT_COLUMNS),
         select(*(bindparam(name, type_=EVENTS.c[name].type) for name in _EVENT_COLUMNS)).where(
             exists().where(
@@ -67,9 +66,8 @@ _INSERT_FENCED = (
             )
         ),
     )
-    .execution_options(preserve_rowcount=True)
 )  # the rows written, summed over the rows given
-_SET_STATUS = (
+_SET_STATUS = Direct.of(
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("cid"))
     .values(status=bindparam("status"))
@@ -223,7 +221,7 @@ class ConversationLog:
                 if release and not release_now:
                     self.lease.release_in(conn, self.conversation_id, status=status)
                 elif status is not None and not release:
-                    conn.execute(_SET_STATUS, {"cid": self.conversation_id, "status": status})
+                    _SET_STATUS.run(conn, {"cid": self.conversation_id, "status": status})
             return result
 
         try:
@@ -278,11 +276,11 @@ class ConversationLog:
             return
         rows = event_rows(self.conversation_id, first, self._staged)
         if not fenced:
-            conn.execute(_INSERT_EVENTS, rows)
+            _INSERT_EVENTS.run_many(conn, rows)
             return
         owner = self.lease.owner
-        inserted = conn.execute(_INSERT_FENCED, [{**row, "owner": owner} for row in rows])
-        if inserted.rowcount != len(rows):
+        inserted = _INSERT_FENCED.run_many(conn, [{**row, "owner": owner} for row in rows])
+        if inserted != len(rows):
             raise LeaseLost.on(self.conversation_id)
 
     def _take(self, conn: Connection, meta: dict[str, Any], stored: int, *, check: bool) -> None:
@@ -296,7 +294,7 @@ class ConversationLog:
         if (
             check
             and not created
-            and conn.execute(_NEWER, {"cid": self.conversation_id, "seq": stored}).first()
+            and _NEWER.run(conn, {"cid": self.conversation_id, "seq": stored}).first()
         ):
             raise StaleTurn(f"conversation {self.conversation_id} moved on since it was read")
 
@@ -310,7 +308,7 @@ class ConversationLog:
         if create is not None:
             began, expires = self.lease.expiry()
             new = {"cid": cid, "at": utcnow(), "meta": create, "owner": self.lease.owner}
-            if conn.execute(_NEW_CONVERSATION.on(conn), {**new, "expires": expires}).rowcount:
+            if _NEW_CONVERSATION.run(conn, {**new, "expires": expires}).rowcount:
                 self.lease.renewed(cid, began)
                 return True
         if not self.lease.take(conn, cid):
@@ -342,7 +340,7 @@ def _customer_input_only(events: Sequence[AnyEvent]) -> None:
         raise ValueError(f"a commit that does not wait for the disk cannot hold {other}")
 
 
-_NEW_CONVERSATION = PerDialect.insert(  # built once; a row already there is left as it is
+_NEW_CONVERSATION = Direct.per_dialect(  # built once; a row already there is left as it is
     lambda insert: (
         insert(CONVERSATIONS)
         .values(
@@ -352,8 +350,7 @@ _NEW_CONVERSATION = PerDialect.insert(  # built once; a row already there is lef
             lease_owner=bindparam("owner"),
             lease_expires=bindparam("expires"),
         )
-        .on_conflict_do_nothing()
-        .execution_options(preserve_rowcount=True)  # 1: made here, 0: it was there
+        .on_conflict_do_nothing()  # rowcount 1: made here, 0: it was there
     )
 )
 

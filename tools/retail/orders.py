@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import bindparam, func
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import manager_of_class
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import Session, SQLModel, col, select
 
 from agent.clock import utcnow
 from agent.registry import ToolError
+from agent.store.direct import Direct
 from tools.retail.schema import (
     GiftCard,
     OrderItem,
@@ -38,12 +43,37 @@ def load(session: Session, model: type[Row], key: str) -> Row | None:
     """The row by primary key, held for the session's life so a second lookup is free.
 
     SQLAlchemy's identity map holds rows weakly: facts, dry run, summary and tool each
-    looking up the same order in one transaction would each query it again.
+    looking up the same order in one transaction would each query it again. A row the
+    session does not know yet is read with one plain statement (store.direct) and handed
+    to the session as if it had loaded it, so a tool changes it as usual and the flush
+    writes what changed; `session.get` costs about five times as much.
     """
-    row = session.get(model, key)
-    if row is not None:
-        session.info.setdefault(_HELD, {})[(model, key)] = row
-    return row
+    held = session.info.setdefault(_HELD, {})
+    found = held.get((model, key))
+    if found is not None:
+        return cast(Row, found)
+    known = session.identity_map.get(identity_key(model, key))
+    if known is None:
+        values = _BY_KEY[model].run(session.connection(), {"key": key}).first()
+        if values is None:
+            return None
+        known = manager_of_class(model).new_instance()  # as the ORM makes a loaded row
+        known.__dict__.update(zip(_COLUMNS[model], values, strict=True))
+        make_transient_to_detached(known)  # its values are now what the store holds
+        session.add(known)
+    held[(model, key)] = known
+    return known
+
+
+def _by_key(model: type[SQLModel]) -> Direct:
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    (key,) = table.primary_key.columns
+    return Direct.of(sa_select(table).where(key == bindparam("key")))
+
+
+_MODELS: tuple[type[SQLModel], ...] = (RetailOrder, RetailUser, RetailVariant, RetailProduct)
+_BY_KEY = {model: _by_key(model) for model in _MODELS}  # built once: facts read rows often
+_COLUMNS = {model: [c.key for c in model.__table__.columns] for model in _MODELS}  # type: ignore[attr-defined]
 
 
 def get_user(session: Session, user_id: str) -> RetailUser:
