@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import bindparam, func
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import manager_of_class
@@ -248,19 +249,30 @@ def plan_swaps(
 def log_refund(
     session: Session, user_id: str, order_id: str, kind: RefundKind, amount: int
 ) -> None:
-    """Record one payout to the customer (cancel, return, cheaper swap) in the refund log."""
-    session.add(RetailRefundLog(user_id=user_id, order_id=order_id, kind=kind, amount=amount))
+    """Record one payout to the customer (cancel, return, cheaper swap) in the refund log.
+
+    Written at once (the caller's savepoint rolls it back with the rest of a refusal), so
+    the next count of recent refunds sees it without flushing the session.
+    """
+    row = {"user_id": user_id, "order_id": order_id, "kind": kind, "amount": amount}
+    _LOG_REFUND.run(session.connection(), row)
+
+
+_REFUNDS = RetailRefundLog.__table__  # type: ignore[attr-defined]
+_LOG_REFUND = Direct.of(  # `at` from the column's default (now)
+    sa_insert(_REFUNDS).inline(), columns=("user_id", "order_id", "kind", "amount")
+)
 
 
 def refunds_since(session: Session, user_id: str, since: datetime) -> int:
     """How many payouts (cancel, return, cheaper swap) the user had since an aware time."""
     if session.new or session.dirty:  # payouts logged but not yet written count too
         session.flush()
-    found = session.connection().execute(_REFUNDS_SINCE, {"user": user_id, "since": since})
-    return int(found.scalar_one())
+    found = _REFUNDS_SINCE.run(session.connection(), {"user": user_id, "since": since})
+    return int(found.scalar())
 
 
-_REFUNDS_SINCE = (  # built once: the policy's facts count refunds on every call
+_REFUNDS_SINCE = Direct.of(  # built once: the policy's facts count refunds on every call
     select(func.count())
     .select_from(RetailRefundLog)
     .where(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 
 from agent.registry import Tool, ToolContext, ToolError, ToolOutput
+from agent.store.direct import Direct
 from tools.retail.calculator import CalculationError, calculate_expression
 from tools.retail.inputs import (
     Calculation,
@@ -53,11 +54,19 @@ def _customer_gave(ctx: ToolContext, *identifiers: str) -> None:
 def find_user_id_by_email(ctx: ToolContext, args: FindUserByEmail) -> ToolOutput:
     """The id of the user with this email (case-insensitive), if the customer gave it."""
     _customer_gave(ctx, args.email)
-    query = select(RetailUser).where(func.lower(RetailUser.email) == args.email.strip().lower())
-    user = ctx.session.exec(query.order_by(col(RetailUser.seq))).first()
-    if user is None:
+    found = _BY_EMAIL.run(ctx.session.connection(), {"email": args.email.strip().lower()})
+    user_id = found.scalar()
+    if user_id is None:
         raise ToolError(f"no user with email {args.email!r}")
-    return ToolOutput(content=user.user_id, identifies_customer=user.user_id)
+    return ToolOutput(content=user_id, identifies_customer=user_id)
+
+
+_BY_EMAIL = Direct.of(  # built once: most conversations begin with it
+    select(col(RetailUser.user_id))
+    .where(func.lower(RetailUser.email) == bindparam("email"))
+    .order_by(col(RetailUser.seq))
+    .limit(1)
+)
 
 
 def find_user_id_by_name_zip(ctx: ToolContext, args: FindUserByNameZip) -> ToolOutput:
