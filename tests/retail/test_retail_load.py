@@ -52,13 +52,20 @@ def test_a_loaded_row_holds_what_the_orm_would_load(store: Engine, model: Any, k
         assert not session.dirty  # nothing to write back
 
 
+def _statements(engine: Engine, verb: str) -> list[str]:
+    """The statements beginning with `verb` that the engine runs from now on."""
+    seen: list[str] = []
+
+    def statement(_c: Any, _cur: Any, sql: str, *_: Any) -> None:
+        if sql.startswith(verb):
+            seen.append(sql)
+
+    event.listen(engine, "before_cursor_execute", statement)
+    return seen
+
+
 def test_a_change_to_a_loaded_row_is_flushed_and_only_what_changed(store: Engine) -> None:
-    updates: list[str] = []
-    event.listen(
-        store,
-        "before_cursor_execute",
-        lambda _c, _cur, sql, *_: updates.append(sql) if sql.startswith("UPDATE") else None,
-    )
+    updates = _statements(store, "UPDATE")
     with Session(store) as session, session.begin():
         order = get_order(session, "#W3")
         order.status = "cancelled"
@@ -74,12 +81,7 @@ def test_a_change_to_a_loaded_row_is_flushed_and_only_what_changed(store: Engine
 
 
 def test_a_second_lookup_is_free_and_a_known_row_is_not_read_again(store: Engine) -> None:
-    selects: list[str] = []
-    event.listen(
-        store,
-        "before_cursor_execute",
-        lambda _c, _cur, sql, *_: selects.append(sql) if sql.startswith("SELECT") else None,
-    )
+    selects = _statements(store, "SELECT")
     with Session(store) as session:
         first = load(session, RetailOrder, "#W3")
         assert load(session, RetailOrder, "#W3") is first
