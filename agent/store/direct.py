@@ -7,7 +7,10 @@ they go through `Direct`: the statement is compiled once for each dialect, value
 bound by the columns' own type processors (the same ones SQLAlchemy would use), and the
 driver's cursor runs it inside the caller's transaction. Driver errors come out as
 SQLAlchemy's (IntegrityError, OperationalError, ...), as from `Connection.execute`, and
-`before_cursor_execute` listeners still see every statement.
+`before_execute` and `before_cursor_execute` listeners still see every statement (they
+may watch; one registered to rewrite it, with retval=True, is not obeyed). A connection
+found lost is invalidated; the pool's own check at checkout (store.liveness) finds any
+other connection the same server restart dropped.
 """
 
 from __future__ import annotations

@@ -132,3 +132,22 @@ def test_without_poll_every_checkout_pings_and_keeps_a_live_connection(
     pings = _pings(engine, monkeypatch)
     assert _pid(engine) == pid
     assert len(pings) == 1
+
+
+def test_a_direct_statement_on_a_dropped_connection_says_so_and_the_next_one_works(
+    engine: Engine, admin: psycopg.Connection[Any]
+) -> None:
+    from sqlalchemy import bindparam
+    from sqlalchemy.exc import DBAPIError
+
+    from agent.store.direct import Direct
+
+    rows = Conversation.__table__  # type: ignore[attr-defined]
+    count = Direct.of(select(func.count()).select_from(rows).where(rows.c.id != bindparam("id")))
+    with pytest.raises(DBAPIError) as raised, engine.connect() as conn:
+        count.run(conn, {"id": "x"})
+        _terminate(admin, int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+        count.run(conn, {"id": "x"})  # the server has hung up on this one, mid-transaction
+    assert raised.value.connection_invalidated
+    with engine.connect() as conn:  # a new connection, not the dead one
+        assert count.run(conn, {"id": "x"}).scalar() == 0
