@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.sql.expression import Executable
 
 Params = Mapping[str, Any]
+MAX_ROWS = 32  # rows one statement writes at most (a statement per count is kept)
 _NOT_GIVEN = object()
 
 
@@ -116,12 +117,23 @@ class Direct:
 
     statements: Mapping[str, Executable]  # dialect name -> statement; "" for any other
     columns: Sequence[str] | None = None  # an INSERT of these columns, values by name
+    # On PostgreSQL, `rows(n)` writes n rows in one statement, each row's names suffixed
+    # _0, _1, ...: one round trip, where psycopg's executemany runs a pipeline whose
+    # Python costs more than the statements (SQLite's executemany is the driver's C loop).
+    rows: Callable[[int], Executable] | None = None
     _compiled: dict[str, _Compiled] = field(default_factory=dict, repr=False)
+    _compiled_rows: dict[int, _Compiled] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, statement: Executable, *, columns: Sequence[str] | None = None) -> Direct:
-        """The same statement on every dialect (`columns`: see the field)."""
-        return cls({"": statement}, columns)
+    def of(
+        cls,
+        statement: Executable,
+        *,
+        columns: Sequence[str] | None = None,
+        rows: Callable[[int], Executable] | None = None,
+    ) -> Direct:
+        """The same statement on every dialect (`columns`, `rows`: see the fields)."""
+        return cls({"": statement}, columns, rows)
 
     @classmethod
     def per_dialect(cls, build: Callable[[Any], Executable]) -> Direct:
@@ -137,7 +149,28 @@ class Direct:
 
     def run_many(self, conn: Connection, rows: Sequence[Params]) -> int:
         """Execute once per row of values (the driver's executemany); rows written in all."""
-        return self._execute(conn, rows, many=True).rowcount if rows else 0
+        if not rows:
+            return 0
+        if (
+            self.rows is not None
+            and 1 < len(rows) <= MAX_ROWS
+            and conn.dialect.name == "postgresql"
+        ):
+            together = {f"{k}_{i}": v for i, row in enumerate(rows) for k, v in row.items()}
+            # Listeners are shown the one-row statement and the rows, as SQLAlchemy shows
+            # its own batches (insertmanyvalues); the driver gets the n-row statement.
+            shown = (self.compiled(conn.dialect).statement, rows)
+            return self._execute(
+                conn, together, many=False, compiled=self._for(conn, len(rows)), shown=shown
+            ).rowcount
+        return self._execute(conn, rows, many=True).rowcount
+
+    def _for(self, conn: Connection, n: int) -> _Compiled:
+        found = self._compiled_rows.get(n)
+        if found is None:
+            assert self.rows is not None
+            found = self._compiled_rows[n] = _compile(self.rows(n), conn.dialect, None)
+        return found
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         """The statement compiled for the dialect (once)."""
@@ -149,13 +182,24 @@ class Direct:
             found = self._compiled[dialect.name] = _compile(statement, dialect, self.columns)
         return found
 
-    def _execute(self, conn: Connection, params: Any, *, many: bool) -> Rows:
+    def _execute(
+        self,
+        conn: Connection,
+        params: Any,
+        *,
+        many: bool,
+        compiled: _Compiled | None = None,
+        shown: tuple[Executable, Sequence[Params]] | None = None,
+    ) -> Rows:
         dialect = conn.dialect
-        compiled = self.compiled(dialect)
+        compiled = compiled or self.compiled(dialect)
         if not conn.in_transaction():
             conn.begin()  # the engine's BEGIN (and its listeners) as for any statement
         if conn.dispatch.before_execute:  # listeners see what Connection.execute shows them
-            _before_execute(conn, compiled.statement, params, many=many)
+            if shown is None:
+                _before_execute(conn, compiled.statement, params, many=many)
+            else:
+                _before_execute(conn, shown[0], shown[1], many=True)
         bound = [compiled.bind(p) for p in params] if many else compiled.bind(params)
         driver = conn.connection.driver_connection
         assert driver is not None

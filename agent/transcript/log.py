@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import Insert, Select, bindparam, exists, insert, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session
 
 from agent.clock import utcnow
@@ -55,18 +56,35 @@ _NEWER = Direct.of(
     .limit(1)
 )
 _EVENT_COLUMNS = ("conversation_id", "seq", "type", "payload", "created_at")
-_INSERT_EVENTS = Direct.of(insert(EVENTS).inline(), columns=_EVENT_COLUMNS)  # no id back
-_INSERT_FENCED = Direct.of(
-    insert(EVENTS).from_select(
-        list(_EVENT_COLUMNS),
-        select(*(bindparam(name, type_=EVENTS.c[name].type) for name in _EVENT_COLUMNS)).where(
-            exists().where(
-                CONVERSATIONS.c.id == bindparam("conversation_id"),
-                CONVERSATIONS.c.lease_owner == bindparam("owner"),
-            )
-        ),
+
+
+def _event(suffix: str = "") -> list[BindParameter[Any]]:
+    return [bindparam(f"{name}{suffix}", type_=EVENTS.c[name].type) for name in _EVENT_COLUMNS]
+
+
+def _events(n: int) -> Insert:
+    """n event rows in one INSERT (store.direct: PostgreSQL), names suffixed _0, _1, ..."""
+    rows = [dict(zip(_EVENT_COLUMNS, _event(f"_{i}"), strict=True)) for i in range(n)]
+    return insert(EVENTS).values(rows).inline()
+
+
+def _fenced(suffix: str = "") -> Select[Any]:
+    """One event row, selected only while `owner` holds the conversation's lease."""
+    return select(*_event(suffix)).where(
+        exists().where(
+            CONVERSATIONS.c.id == bindparam(f"conversation_id{suffix}"),
+            CONVERSATIONS.c.lease_owner == bindparam(f"owner{suffix}"),
+        )
     )
-)  # the rows written, summed over the rows given
+
+
+_INSERT_EVENTS = Direct.of(insert(EVENTS).inline(), columns=_EVENT_COLUMNS, rows=_events)
+_INSERT_FENCED = Direct.of(  # the rows written, summed over the rows given
+    insert(EVENTS).from_select(list(_EVENT_COLUMNS), _fenced()),
+    rows=lambda n: insert(EVENTS).from_select(
+        list(_EVENT_COLUMNS), union_all(*(_fenced(f"_{i}") for i in range(n)))
+    ),
+)
 _SET_STATUS = Direct.of(
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("cid"))

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
-from agent.store.direct import Direct
+from agent.store.direct import MAX_ROWS, Direct
 from agent.store.tables import Conversation, Event
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -162,3 +162,34 @@ def test_any_json_payload_round_trips_exactly(engine: Engine, payloads: list[Any
         assert [p for (p,) in conn.execute(select(EVENTS.c.payload).order_by(EVENTS.c.seq))] == (
             payloads
         )
+
+
+def _rows_at_once(n: int) -> Any:
+    values = [{c: bindparam(f"{c}_{i}", type_=EVENTS.c[c].type) for c in COLUMNS} for i in range(n)]
+    return insert(EVENTS).values(values).inline()
+
+
+@pytest.mark.parametrize("n", [1, 3, MAX_ROWS, MAX_ROWS + 5])
+def test_rows_written_at_once_are_written_as_one_at_a_time(toy_store: Engine, n: int) -> None:
+    _conversation(toy_store)
+    batched = Direct.of(insert(EVENTS).inline(), columns=COLUMNS, rows=_rows_at_once)
+    shown: list[tuple[Any, Any, Any]] = []
+    sent: list[tuple[str, bool]] = []
+    event.listen(
+        toy_store, "before_execute", lambda c, s, many, one, o: shown.append((s, many, one))
+    )
+    event.listen(
+        toy_store, "before_cursor_execute", lambda c, cur, sql, p, x, m: sent.append((sql, m))
+    )
+    rows = [_row("c", i + 1, {"i": i}) for i in range(n)]
+    with toy_store.begin() as conn:
+        assert batched.run_many(conn, rows) == n
+        assert [p for _, _, p in READ.run(conn, {"cid": "c"}).rows] == [{"i": i} for i in range(n)]
+    # Listeners are shown the one-row statement and every row, whatever the driver gets.
+    expected = (
+        (batched.statements[""], rows, {}) if n > 1 else (batched.statements[""], [], rows[0])
+    )
+    assert shown[0] == expected
+    at_once = toy_store.dialect.name == "postgresql" and 1 < n <= MAX_ROWS
+    assert sent[0][1] is not at_once  # executemany, unless the rows went in one statement
+    assert sent[0][0].count("%(seq_") == (n if at_once else 0)
