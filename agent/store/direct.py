@@ -40,7 +40,7 @@ class _Compiled:
     defaults: dict[str, Callable[[], Any]]  # Python-side column defaults, for names not given
     required: frozenset[str]  # names the caller must give
     binds: dict[str, Callable[[Any], Any]]  # name -> the column type's bind processor
-    results: tuple[Callable[[Any], Any] | None, ...]  # per result column, its processor
+    results: tuple[Callable[[Any], Any] | None, ...]  # per result column (none: no rows)
 
     def bind(self, params: Params) -> Any:
         """The driver's parameters for one row of values (InvalidRequestError if one lacks)."""
@@ -163,6 +163,8 @@ class Direct:
             return self._execute(
                 conn, together, many=False, compiled=self._for(conn, len(rows)), shown=shown
             ).rowcount
+        if len(rows) == 1:  # as SQLAlchemy does: a plain execute (no pipeline on psycopg)
+            return self._execute(conn, rows[0], many=False).rowcount
         return self._execute(conn, rows, many=True).rowcount
 
     def _for(self, conn: Connection, n: int) -> _Compiled:
@@ -211,7 +213,7 @@ class Direct:
                 cursor.executemany(compiled.sql, bound)
             else:
                 cursor.execute(compiled.sql, bound)
-            rows = cursor.fetchall() if cursor.description is not None else []
+            rows = cursor.fetchall() if compiled.results else []
             rowcount = cursor.rowcount
         except dialect.loaded_dbapi.Error as exc:
             raise _wrapped(conn, compiled.sql, bound, exc, cursor) from exc
