@@ -25,7 +25,9 @@ from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.sql.expression import Executable
 
 Params = Mapping[str, Any]
-MAX_ROWS = 32  # rows one statement writes at most (a statement per count is kept)
+# Rows one statement writes at most: a statement is kept per count, and psycopg prepares
+# each one it sees often (100 per connection by default, shared with every other query).
+MAX_ROWS = 16
 _NOT_GIVEN = object()
 
 
