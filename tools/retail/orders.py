@@ -266,7 +266,7 @@ _LOG_REFUND = Direct.of(  # `at` from the column's default (now)
 
 def refunds_since(session: Session, user_id: str, since: datetime) -> int:
     """How many payouts (cancel, return, cheaper swap) the user had since an aware time."""
-    if session.new or session.dirty:  # payouts logged but not yet written count too
+    if session.new or session.dirty:  # payouts added through the session count too
         session.flush()
     found = _REFUNDS_SINCE.run(session.connection(), {"user": user_id, "since": since})
     return int(found.scalar())
