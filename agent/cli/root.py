@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-# Typer >= 0.20 vendors click as typer._click; click types are spelled Any here so the
+# Typer >= 0.26 vendors click as typer._click; click types are spelled Any here so the
 # code works with either.
 Command = Any
 Context = Any
