@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agent.registry import ToolContext
@@ -171,6 +173,23 @@ def mini(tmp_path: Path) -> Iterator[Session]:
         session.commit()
         yield session
     engine.dispose()
+
+
+@contextmanager
+def store_of(request: pytest.FixtureRequest, tmp_path: Path, doc: Any) -> Iterator[Engine]:
+    """An engine on `doc` imported, on SQLite, or on PostgreSQL for a "postgres" param
+    (skipped with the reason when no PostgreSQL URL is set)."""
+    url = f"sqlite:///{tmp_path}/t.db"
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    with Session(engine) as session:
+        import_retail(session, doc)
+        session.commit()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def make_ctx(session: Session, customer: str | None = "ann_1", said: str = "") -> ToolContext:

@@ -11,8 +11,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agent.store.engine import make_engine
-from tools.retail import import_retail
+from tests.retail.conftest import store_of
 from tools.retail.orders import get_order, load
 from tools.retail.tables import RetailOrder, RetailProduct, RetailUser, RetailVariant
 
@@ -20,15 +19,8 @@ from tools.retail.tables import RetailOrder, RetailProduct, RetailUser, RetailVa
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, mini_doc: Any) -> Iterator[Engine]:
     """The mini store on SQLite, then on PostgreSQL (skipped with the reason when unset)."""
-    url = f"sqlite:///{tmp_path}/t.db"
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    with Session(engine) as session:
-        import_retail(session, mini_doc)
-        session.commit()
-    yield engine
-    engine.dispose()
+    with store_of(request, tmp_path, mini_doc) as engine:
+        yield engine
 
 
 def _orm(engine: Engine, model: Any, key: str) -> dict[str, Any]:

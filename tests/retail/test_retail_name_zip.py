@@ -13,8 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from agent.registry import ToolError, ToolOutput
-from agent.store.engine import make_engine
-from tools.retail import import_retail
+from tests.retail.conftest import store_of
 from tools.retail.tables import RetailUser
 
 
@@ -40,15 +39,8 @@ def _with_namesakes(doc: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, mini_doc: Any) -> Iterator[Engine]:
     """The store on SQLite, then on PostgreSQL (skipped with the reason when unset)."""
-    url = f"sqlite:///{tmp_path}/t.db"
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    with Session(engine) as session:
-        import_retail(session, _with_namesakes(mini_doc))
-        session.commit()
-    yield engine
-    engine.dispose()
+    with store_of(request, tmp_path, _with_namesakes(mini_doc)) as engine:
+        yield engine
 
 
 def _find(engine: Engine, call: Any, first: str, last: str, zip_code: str) -> Any:
