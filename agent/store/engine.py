@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from agent.logs import redact_urls
@@ -161,11 +161,32 @@ def _postgresql_relaxed_begin(conn: Any) -> None:
 
 
 def reader(engine: Engine) -> Engine:
-    """The same engine for transactions that only read (on SQLite: no write lock)."""
+    """The same engine for transactions that only read (on SQLite: no write lock).
+
+    On PostgreSQL, read_only and reads_outside_transaction run them without BEGIN and
+    COMMIT.
+    """
     found = _READERS.get(engine)
     if found is None:
         found = _READERS[engine] = engine.execution_options(**{READ_ONLY: True})
     return found
+
+
+# On this connection only (the pool resets it on return): an engine-wide option would
+# add an engine event, which every statement then pays for.
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def reads_outside_transaction(conn: Connection) -> Connection:
+    """A fresh reader connection that, on PostgreSQL, runs each read without BEGIN/COMMIT.
+
+    At READ COMMITTED, PostgreSQL's default and this project's, every statement of a
+    transaction takes a snapshot of its own anyway: the two round trips bought only a
+    wait. On SQLite the read transaction stays (one snapshot, no write lock).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(**_AUTOCOMMIT)
+    return conn
 
 
 def is_reader(conn: Any) -> bool:
@@ -174,15 +195,42 @@ def is_reader(conn: Any) -> bool:
     return bool(conn.get_execution_options().get(READ_ONLY, False))
 
 
+class ReadOnlyWrite(RuntimeError):
+    """A read-only session was asked to write (a bug in the reader); nothing was written."""
+
+
+class ReadOnlySession(Session):
+    """A session that refuses to flush: what it was given to change is never written.
+
+    On PostgreSQL its statements run without a transaction (see reader), so a flush
+    would be final at once; on SQLite it would need the write lock it does not hold.
+    """
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    # Called only when the session has something to flush (a clean one returns before).
+    raise ReadOnlyWrite(
+        "a read-only session was asked to write "
+        f"({len(session.new)} new, {len(session.dirty)} changed, {len(session.deleted)} "
+        "deleted); nothing was written"
+    )
+
+
+event.listen(ReadOnlySession, "before_flush", _refuse_flush)
+
+
 @contextmanager
 def read_only(engine: Engine) -> Iterator[Session]:
-    """A session on a read-only transaction (no write lock on SQLite), ended by COMMIT.
+    """A session that only reads (no write lock on SQLite), ended by COMMIT.
 
     A ROLLBACK would cost a PostgreSQL connection its prepared statements: psycopg
     forgets them all after one and sends DEALLOCATE ALL. Rows the session was given to
-    change are never committed (nothing here should change any).
+    change are never written: a flush, asked for or automatic before a query, raises
+    ReadOnlyWrite.
     """
-    with Session(reader(engine)) as session:
+    with ReadOnlySession(reader(engine)) as session:
+        if engine.dialect.name == "postgresql":  # see reads_outside_transaction
+            session.connection(execution_options=_AUTOCOMMIT)
         yield session
         if not (session.new or session.dirty or session.deleted):
             session.commit()

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from agent.clock import utcnow
 from agent.store.contain import attempts
 from agent.store.direct import Direct
-from agent.store.engine import reader, relaxed
+from agent.store.engine import reader, reads_outside_transaction, relaxed
 from agent.store.lease import ConversationBusy, Lease, LeaseLost
 from agent.store.tables import Conversation, Event
 from agent.transcript.events import (
@@ -130,7 +130,7 @@ class ConversationLog:
 
     def refresh(self) -> ConversationState:
         """Fold what was appended since the cached state (by anyone) and return the state."""
-        with reader(self.engine).connect() as conn:
+        with reads_outside_transaction(reader(self.engine).connect()) as conn:
             self._catch_up(conn)
             conn.commit()  # not a rollback: see store.engine.read_only
         self._synced = True
