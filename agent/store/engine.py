@@ -172,11 +172,6 @@ def reader(engine: Engine) -> Engine:
     return found
 
 
-# On this connection only (the pool resets it on return): an engine-wide option would
-# add an engine event, which every statement then pays for.
-_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
-
-
 def reads_outside_transaction(conn: Connection) -> Connection:
     """A fresh reader connection that, on PostgreSQL, runs each read without BEGIN/COMMIT.
 
@@ -185,7 +180,9 @@ def reads_outside_transaction(conn: Connection) -> Connection:
     wait. On SQLite the read transaction stays (one snapshot, no write lock).
     """
     if conn.dialect.name == "postgresql":
-        conn.execution_options(**_AUTOCOMMIT)
+        # On this connection only (the pool resets it on return): an engine-wide option
+        # would add an engine event, which every statement then pays for.
+        conn.execution_options(isolation_level="AUTOCOMMIT")
     return conn
 
 
@@ -202,8 +199,9 @@ class ReadOnlyWrite(RuntimeError):
 class ReadOnlySession(Session):
     """A session that refuses to flush: what it was given to change is never written.
 
-    On PostgreSQL its statements run without a transaction (see reader), so a flush
-    would be final at once; on SQLite it would need the write lock it does not hold.
+    On PostgreSQL its statements run without a transaction (reads_outside_transaction),
+    so a flush would be final at once; on SQLite it would need the write lock it does
+    not hold.
     """
 
 
@@ -228,9 +226,10 @@ def read_only(engine: Engine) -> Iterator[Session]:
     change are never written: a flush, asked for or automatic before a query, raises
     ReadOnlyWrite.
     """
-    with ReadOnlySession(reader(engine)) as session:
-        if engine.dialect.name == "postgresql":  # see reads_outside_transaction
-            session.connection(execution_options=_AUTOCOMMIT)
+    with (
+        reads_outside_transaction(reader(engine).connect()) as conn,
+        ReadOnlySession(bind=conn) as session,
+    ):
         yield session
         if not (session.new or session.dirty or session.deleted):
             session.commit()
